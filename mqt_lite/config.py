@@ -140,20 +140,25 @@ def _pascal(name: str, backbone: str, dim: int, **kw: Any) -> MQTConfig:
                      backbone=backbone, dim=dim, **kw)
 
 
+# HRNet's raw branch outputs (18/36/72/144 channels at strides 4-32), not timm's default "incre" modules.
+_HRNET = {"feature_location": ""}
+
+
 def _swin(variant: str, size: tuple[int, int]) -> dict[str, Any]:
-    # Swin needs its input size at construction (relative position tables, padding of windows).
-    return {"backbone": f"swin_{variant}_patch4_window7_224", "backbone_kwargs": {"img_size": list(size)}}
+    # Swin is built for the preset's input size; strict_img_size=False lets it take any multiple of 32.
+    return {"backbone": f"swin_{variant}_patch4_window7_224",
+            "backbone_kwargs": {"img_size": list(size), "strict_img_size": False}}
 
 
 PRESETS: dict[str, MQTConfig] = {
     "tiny-synthetic": MQTConfig(
         name="tiny-synthetic", dataset="synthetic", tasks=DATASET_TASKS["synthetic"], image_size=(128, 128),
-        backbone="resnet18", dim=64, num_heads=4, num_queries=32, mlp_ratio=2.0,
+        backbone="hrnet_w18_small", backbone_kwargs=_HRNET, dim=64, num_heads=4, num_queries=32, mlp_ratio=2.0,
         optimizer="adamw", lr=2e-3, weight_decay=1e-4, iterations=1500, batch_size=16, warmup_iters=50,
         eval_every=500, checkpoint_every=250, train_size=2000, val_size=100, grad_clip=1.0,
     ),
-    "hrnet18-nyud": _nyud("hrnet18-nyud", "hrnet_w18_small_v2", 128),
-    "hrnet18-pascal": _pascal("hrnet18-pascal", "hrnet_w18_small_v2", 128),
+    "hrnet18-nyud": _nyud("hrnet18-nyud", "hrnet_w18_small_v2", 128, backbone_kwargs=_HRNET),
+    "hrnet18-pascal": _pascal("hrnet18-pascal", "hrnet_w18_small_v2", 128, backbone_kwargs=_HRNET),
 }
 for _v, _dim in (("tiny", 256), ("small", 256), ("base", 256), ("large", 256)):
     _short = _v[0]

@@ -1,0 +1,96 @@
+"""`model.predict(images)`: the one inference call shared by the app, the notebooks and users.
+
+Each image is resized (aspect kept) to fit the model's `image_size`, padded to it (as the evaluation protocol
+pads), run in batches, cropped back, upsampled to the image's own size and post-processed by its task:
+semseg/parts int labels (H, W), depth metres (H, W), normals unit vectors (3, H, W), sal/edge probabilities (H, W).
+"""
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .tasks import TASKS
+
+
+def to_rgb_array(image: Any) -> np.ndarray:
+    """PIL image or array (H, W), (H, W, 1|3|4), any integer or float dtype -> RGB uint8 (H, W, 3)."""
+    if hasattr(image, "convert"):  # PIL: handles palette, CMYK, 16-bit, RGBA, grayscale
+        if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+            image = np.asarray(image)
+        else:
+            return np.asarray(image.convert("RGB"))
+    a = np.asarray(image)
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4) or a.shape[0] < 1 or a.shape[1] < 1:
+        raise ValueError(f"expected an image array (H, W), (H, W, 3) or (H, W, 4), got shape {a.shape}")
+    a = a[..., :3] if a.shape[2] == 4 else np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a
+    if a.dtype == np.uint8:
+        return np.ascontiguousarray(a)
+    if np.issubdtype(a.dtype, np.floating):
+        hi = 1.0 if np.nanmax(a) <= 1.0 else 255.0
+        return (np.clip(np.nan_to_num(a) / hi, 0, 1) * 255 + 0.5).astype(np.uint8)
+    if np.issubdtype(a.dtype, np.integer):  # e.g. 16-bit: scale by the dtype's range
+        return (a.astype(np.float64) / np.iinfo(a.dtype).max * 255 + 0.5).clip(0, 255).astype(np.uint8)
+    raise ValueError(f"unsupported image dtype {a.dtype}")
+
+
+class Predictor:
+    """Mixin for models with `.cfg` (image_size, tasks) and `forward(images) -> {task: logits}`."""
+
+    def preprocess(self, image: Any) -> tuple[Tensor, tuple[int, int], tuple[int, int]]:
+        """One image -> (normalised tensor (3, H_cfg, W_cfg), resized size (h, w), original size (H, W))."""
+        from .data.transforms import normalize_image
+
+        rgb = to_rgb_array(image)
+        H, W = rgb.shape[:2]
+        Hc, Wc = self.cfg.image_size
+        scale = min(Hc / H, Wc / W)
+        h, w = max(1, min(Hc, round(H * scale))), max(1, min(Wc, round(W * scale)))
+        x = normalize_image(rgb)[None]  # (1, 3, H, W)
+        x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=scale < 1)
+        return F.pad(x, (0, Wc - w, 0, Hc - h))[0], (h, w), (H, W)
+
+    @torch.no_grad()
+    def predict(self, images: Any, batch_size: int = 8) -> dict[str, np.ndarray] | list[dict[str, np.ndarray]]:
+        """Predict every task for one image (RGB uint8 array or PIL image) or a list of them.
+
+        Args:
+            images: an image, or a list of images of any sizes.
+            batch_size: images per forward pass.
+        Returns:
+            for one image {task: np.ndarray at the image's size}; for a list, a list of such dicts.
+        """
+        single = not isinstance(images, (list, tuple))
+        batch = [images] if single else list(images)
+        was_training = self.training
+        self.eval()
+        device = next(self.parameters()).device
+        results: list[dict[str, np.ndarray]] = []
+        try:
+            for i in range(0, len(batch), batch_size):
+                prepped = [self.preprocess(im) for im in batch[i:i + batch_size]]
+                x = torch.stack([p[0] for p in prepped]).to(device)
+                amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+                with amp:
+                    out = self(x)
+                for j, (_, (h, w), (H, W)) in enumerate(prepped):
+                    results.append(self._postprocess({t: o[j:j + 1, :, :h, :w].float() for t, o in out.items()},
+                                                     (H, W)))
+        finally:
+            self.train(was_training)
+        return results[0] if single else results
+
+    @staticmethod
+    def _postprocess(out: dict[str, Tensor], size: tuple[int, int]) -> dict[str, np.ndarray]:
+        res = {}
+        for t, o in out.items():
+            o = F.interpolate(o, size=size, mode="bilinear", align_corners=False)
+            res[t] = TASKS[t].postprocess(o)[0].cpu().numpy()
+        return res
+

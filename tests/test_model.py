@@ -1,0 +1,171 @@
+"""Model tests, timm style: every preset, every ablation, shapes, gradients, attention, batch independence."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from mqt_lite import PRESETS, TASKS
+from mqt_lite.attention import Attention, attention
+from mqt_lite.model import build_model
+
+# A small, fast variant of the tiny preset for the combinatorial tests.
+SMALL = dict(dim=32, num_heads=2, num_queries=4, mlp_ratio=1.0)
+
+
+def small_input_overrides(name: str) -> dict:
+    """Big backbones are built for a small input so the test stays fast."""
+    kw = dict(PRESETS[name].backbone_kwargs)
+    if "img_size" in kw:
+        kw["img_size"] = [64, 64]
+    return {"backbone_kwargs": kw}
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_output_shapes(name):
+    cfg = PRESETS[name]
+    model = build_model(name, **small_input_overrides(name)).eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 64, 64))
+    assert set(out) == set(cfg.tasks)
+    for t, y in out.items():
+        assert y.shape == (1, TASKS[t].channels(cfg.dataset), 64, 64), t
+        assert torch.isfinite(y).all(), t
+
+
+ABLATIONS = list(itertools.product([True, False], repeat=4))  # QL, CTQA, shared, learn_queries
+
+
+@pytest.mark.parametrize("ql,ctqa,shared,learn_q", ABLATIONS)
+@pytest.mark.parametrize("depth,num_scales", [(1, 1), (2, 2)])
+def test_every_parameter_gets_a_gradient(ql, ctqa, shared, learn_q, depth, num_scales):
+    model = build_model("tiny-synthetic", **SMALL, query_learning=ql, cross_task_attention=ctqa,
+                        shared_encoder_decoder=shared, learn_queries=learn_q, depth=depth, num_scales=num_scales)
+    out = model(torch.randn(2, 3, 64, 64))
+    sum(y.float().square().mean() for y in out.values()).backward()
+    dead = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not dead, f"parameters without gradient: {dead}"
+    assert all(torch.isfinite(y).all() for y in out.values())
+
+
+@pytest.mark.parametrize("head", ["multi-task", "single-task"])
+def test_baselines_every_parameter_gets_a_gradient(head):
+    model = build_model("tiny-synthetic", **SMALL, head=head)
+    out = model(torch.randn(2, 3, 64, 64))
+    sum(y.float().square().mean() for y in out.values()).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+def test_queries_fixed_by_default_and_learned_on_request():
+    fixed = build_model("tiny-synthetic", **SMALL)
+    assert "mqt.queries" not in dict(fixed.named_parameters())
+    assert "mqt.queries" in fixed.state_dict()  # saved with the checkpoint
+    learned = build_model("tiny-synthetic", **SMALL, learn_queries=True)
+    assert "mqt.queries" in dict(learned.named_parameters())
+
+
+def test_single_task_baseline_is_one_network_per_task():
+    st = build_model("tiny-synthetic", **SMALL, head="single-task")
+    mt = build_model("tiny-synthetic", **SMALL, head="multi-task")
+    assert set(st.nets) == set(TASKS)
+    assert sum(p.numel() for p in st.parameters()) > 5 * sum(p.numel() for p in mt.backbone.parameters())
+
+
+@pytest.mark.parametrize("num_tasks", range(1, 7))
+def test_any_number_of_tasks(num_tasks):
+    tasks = tuple(TASKS)[:num_tasks]
+    model = build_model("tiny-synthetic", **SMALL, tasks=tasks).eval()
+    out, att = model(torch.randn(1, 3, 64, 64), return_attention=True)
+    assert tuple(out) == tasks
+    M = SMALL["num_queries"]
+    assert att["cross_task"].shape == (1, SMALL["num_heads"], num_tasks * M, num_tasks * M)
+
+
+@pytest.mark.parametrize("size", [(33, 47), (64, 64), (97, 31), (1, 1)])
+def test_odd_input_sizes(size):
+    model = build_model("tiny-synthetic", **SMALL).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, *size))
+    assert all(y.shape[-2:] == size for y in out.values())
+
+
+def test_attention_maps_shapes_and_rows_sum_to_one():
+    model = build_model("tiny-synthetic", **SMALL).eval()
+    with torch.no_grad():
+        out, att = model(torch.randn(2, 3, 64, 96), return_attention=True)
+        plain = model(torch.randn(2, 3, 64, 96))
+    (h1, w1), (h2, w2) = att["token_sizes"]
+    assert (h1, w1) == (16, 24) and (h2, w2) == (8, 12)
+    N, M, heads = h1 * w1 + h2 * w2, SMALL["num_queries"], SMALL["num_heads"]
+    for t in TASKS:
+        assert att["encoder"][t].shape == (2, heads, M, N)
+        assert att["encoder_after_ctqa"][t].shape == (2, heads, M, N)
+        assert att["decoder"][t].shape == (2, heads, N, M)
+        for key in ("encoder", "encoder_after_ctqa", "decoder"):
+            torch.testing.assert_close(att[key][t].sum(-1), torch.ones_like(att[key][t][..., 0]))
+    torch.testing.assert_close(att["cross_task"].sum(-1), torch.ones(2, heads, len(TASKS) * M))
+    assert set(plain) == set(out)
+
+
+def test_return_attention_does_not_change_outputs():
+    model = build_model("tiny-synthetic", **SMALL).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        a = model(x)
+        b, _ = model(x, return_attention=True)
+    for t in a:
+        torch.testing.assert_close(a[t], b[t], atol=1e-5, rtol=1e-5)
+
+
+def test_reference_attention_equals_sdpa():
+    torch.manual_seed(0)
+    q, k, v = torch.randn(2, 3, 5, 8), torch.randn(2, 3, 7, 8), torch.randn(2, 3, 7, 8)
+    ref, w = attention(q, k, v)
+    sdpa = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    assert (ref - sdpa).abs().max() < 1e-5
+    torch.testing.assert_close(w.sum(-1), torch.ones(2, 3, 5))
+    layer = Attention(16, 4)
+    x, y = torch.randn(2, 5, 16), torch.randn(2, 9, 16)
+    fast, _ = layer(x, y, y)
+    slow, weights = layer(x, y, y, need_weights=True)
+    assert (fast - slow).abs().max() < 1e-5 and weights.shape == (2, 4, 5, 9)
+
+
+def test_eval_predictions_independent_of_other_images_in_batch():
+    model = build_model("tiny-synthetic", **SMALL).eval()
+    x = torch.randn(3, 3, 64, 64)
+    y = x.clone()
+    y[1:] = torch.randn(2, 3, 64, 64)  # only the other images change
+    with torch.no_grad():
+        a, b = model(x), model(y)
+        alone = model(x[:1])
+    for t in a:
+        torch.testing.assert_close(a[t][0], b[t][0], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(a[t][0], alone[t][0], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("bad,match", [
+    (dict(tasks=("semseg", "nope")), "valid tasks"),
+    (dict(backbone="not_a_backbone_xyz"), "unknown timm backbone"),
+    (dict(num_queries=0), "num_queries must be >= 1"),
+    (dict(depth=0), "depth must be >= 1"),
+    (dict(head="fancy"), "valid: \\['mqt'"),
+    (dict(dataset="nyud", tasks=("parts",)), "valid for nyud"),
+    (dict(dim=30, num_heads=4), "divisible"),
+])
+def test_bad_configs_raise_value_error_naming_choices(bad, match):
+    with pytest.raises(ValueError, match=match):
+        build_model("tiny-synthetic", **bad)
+
+
+def test_unknown_preset_lists_valid_ones():
+    with pytest.raises(ValueError, match="tiny-synthetic"):
+        build_model("tiny-synthtic")
+
+
+def test_hrnet18_nyud_matches_paper_parameter_count():
+    """Tab. II: MQTransformer with HRNet18 on NYUD-v2 has 5.23 M parameters."""
+    model = build_model("hrnet18-nyud")
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    assert abs(params - 5.23) / 5.23 < 0.02, params
