@@ -45,7 +45,10 @@ class FeatureExtractor(nn.Module):
         self.size_divisor = max(self.strides)  # inputs are padded to a multiple of this
 
     def forward(self, x: Tensor) -> Tensor:
-        feats = self.body(x)
+        return self.fuse(self.body(x))
+
+    def fuse(self, feats: list[Tensor]) -> Tensor:
+        """The backbone's pyramid -> one map at stride 4: 1x1 projection, bilinear upsampling, addition."""
         feats = [feats[i] for i in self.levels]
         if self.nhwc:
             feats = [f.permute(0, 3, 1, 2) for f in feats]  # (B, H_i, W_i, C_i) -> (B, C_i, H_i, W_i)

@@ -62,15 +62,19 @@ class MultiTaskModel(Predictor, nn.Module):
         pad_h, pad_w = -H % d, -W % d  # pad bottom/right to a multiple of the coarsest stride
         x = F.pad(images, (0, pad_w, 0, pad_h)) if pad_h or pad_w else images
         feat = self.backbone(x)  # (B, C, (H+pad_h)/4, (W+pad_w)/4)
+        outputs, attention = self.decode(feat, x.shape[-2:], return_attention)
+        outputs = {t: y[..., :H, :W] for t, y in outputs.items()}  # crop the padding away: (B, K_t, H, W)
+        return (outputs, attention) if return_attention else outputs
+
+    def decode(self, feat: Tensor, size: tuple[int, int], return_attention: bool = False) -> tuple[dict, Any]:
+        """Fused feature (B, C, h, w) -> ({task: (B, K_t, *size)}, attention or None): MQT head + task heads."""
         if self.mqt is not None:
             feats, attention = self.mqt(feat, need_weights=return_attention)
         else:
             feats, attention = {t: feat for t in self.cfg.tasks}, None
-        outputs = {}
-        for t, head in self.heads.items():
-            y = F.interpolate(head(feats[t]), size=x.shape[-2:], mode="bilinear", align_corners=False)
-            outputs[t] = y[..., :H, :W]  # crop the padding away: (B, K_t, H, W)
-        return (outputs, attention) if return_attention else outputs
+        outputs = {t: F.interpolate(head(feats[t]), size=size, mode="bilinear", align_corners=False)
+                   for t, head in self.heads.items()}
+        return outputs, attention
 
 
 def build_model(preset_or_config: str | MQTConfig = "tiny-synthetic", **overrides: Any) -> nn.Module:

@@ -21,6 +21,8 @@ Where this departs from the paper, and why (each is a config field or documented
   (works at any input size) plus a learned embedding per scale.
 - Extra scales (`num_scales`, Tab. VI) are 2x average-pooled copies of X_t. The encoder reads all scales'
   pixels at once; the decoder refines all of them; coarse scales are upsampled and added back.
+  Pooling commutes with the linear map X_t = Linear_t(F), so the multi-scale tokens of F are made once and
+  projected per task: the same numbers, without pooling and re-laying-out every task's map.
 - Pre-norm LayerNorms on the pixel features and queries where the equations leave them implicit.
 - The official decoder's extra pixel self-attention (O(N^2), not in the paper, and batch-mixing in that code)
   is not included.
@@ -120,7 +122,7 @@ class MQTHead(nn.Module):
         super().__init__()
         self.tasks, self.num_scales = tasks, num_scales
         T, M, C = len(tasks), num_queries, dim
-        self.task_proj = nn.Conv2d(C, T * C, kernel_size=1)  # X_t = Linear_t(F) for all t at once
+        self.task_proj = nn.ModuleList(nn.Linear(C, C) for _ in range(T))  # X_t = Linear_t(F)
         queries = torch.empty(T, M, C).uniform_(-QUERY_INIT_RANGE, QUERY_INIT_RANGE)
         if learn_queries:
             self.queries = nn.Parameter(queries)
@@ -136,14 +138,19 @@ class MQTHead(nn.Module):
             nn.ModuleList(DecoderBlock(C, num_heads, mlp_ratio) for _ in range(depth)) for _ in range(groups))
         self.ctqa = CrossTaskQueryAttention(C, num_heads, mlp_ratio) if cross_task_attention else None
 
-    def _pixels(self, x: Tensor) -> tuple[Tensor, Tensor, list[tuple[int, int]]]:
-        """X_t (B, C, h, w) -> tokens of all scales (B, N, C), their positions (1, N, C), the scales' sizes."""
+    def _group(self, t: int) -> int:
+        """Which encoder/decoder task t uses: the shared one, or its own (Tab. V)."""
+        return 0 if len(self.encoders) == 1 else t
+
+    def _tokens(self, feat: Tensor) -> tuple[Tensor, Tensor, list[tuple[int, int]]]:
+        """F (B, C, h, w) -> tokens of all scales (B, N, C), their positions (1, N, C), the scales' sizes."""
+        C = feat.shape[1]
         tokens, pos, sizes = [], [], []
         for s in range(self.num_scales):
-            xs = F.avg_pool2d(x, 2 ** s, ceil_mode=True) if s else x  # (B, C, h_s, w_s)
-            h, w = xs.shape[-2:]
-            tokens.append(xs.flatten(2).transpose(1, 2))  # (B, h_s*w_s, C)
-            p = sine_position_encoding(h, w, x.shape[1], x.device, x.dtype)
+            fs = F.avg_pool2d(feat, 2 ** s, ceil_mode=True) if s else feat  # (B, C, h_s, w_s)
+            h, w = fs.shape[-2:]
+            tokens.append(fs.flatten(2).transpose(1, 2))  # (B, h_s*w_s, C)
+            p = sine_position_encoding(h, w, C, feat.device, feat.dtype)
             pos.append(p + self.scale_embed[s] if self.scale_embed is not None else p)
             sizes.append((h, w))
         return torch.cat(tokens, 1), torch.cat(pos, 0)[None], sizes
@@ -160,18 +167,16 @@ class MQTHead(nn.Module):
 
     def forward(self, feat: Tensor, need_weights: bool = False) -> tuple[dict[str, Tensor], dict | None]:
         """feat F (B, C, h, w) -> ({task: (B, C, h, w)}, attention maps or None)."""
-        B, C, h, w = feat.shape
-        T = len(self.tasks)
-        X = self.task_proj(feat).view(B, T, C, h, w)  # task-specific features
-        group = (lambda t: 0) if len(self.encoders) == 1 else (lambda t: t)
-        pixels, q_list, enc_w, sizes = [], [], {}, []
+        B = feat.shape[0]
+        tokens, x_pos, sizes = self._tokens(feat)  # (B, N, C), (1, N, C): shared by all tasks
+        pixels, q_list, enc_w = [], [], {}
         for t, task in enumerate(self.tasks):
-            x, x_pos, sizes = self._pixels(X[:, t])  # (B, N, C), (1, N, C)
+            x = self.task_proj[t](tokens)  # task-specific feature X_t (B, N, C)
             q = self.queries[t].expand(B, -1, -1)  # (B, M, C)
             q_pos = self.query_pos[t][None]  # (1, M, C)
-            for block in self.encoders[group(t)]:
+            for block in self.encoders[self._group(t)]:
                 q, enc_w[task] = block(q, q_pos, x, x_pos, need_weights)
-            pixels.append((x, x_pos))
+            pixels.append(x)
             q_list.append(q)
 
         ctqa_w = None
@@ -180,10 +185,10 @@ class MQTHead(nn.Module):
 
         out, dec_w, after_w = {}, {}, {}
         for t, task in enumerate(self.tasks):
-            (x, x_pos), q, q_pos = pixels[t], q_list[t], self.query_pos[t][None]
+            x, q, q_pos = pixels[t], q_list[t], self.query_pos[t][None]
             if need_weights:  # Fig. 6: where the query looks after the cross-task interaction
-                after_w[task] = self.encoders[group(t)][-1].query_map(q, q_pos, x, x_pos)
-            for block in self.decoders[group(t)]:
+                after_w[task] = self.encoders[self._group(t)][-1].query_map(q, q_pos, x, x_pos)
+            for block in self.decoders[self._group(t)]:
                 x, dec_w[task] = block(x, x_pos, q, q_pos, need_weights)
             out[task] = self._unpixels(x, sizes)
         if not need_weights:

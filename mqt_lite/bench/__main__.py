@@ -1,4 +1,4 @@
-"""Dispatch `python -m mqt_lite.bench NAME ...` to mqt_lite.bench.NAME."""
+"""Dispatch `python -m mqt_lite.bench NAME ...` to mqt_lite.bench.NAME (imported only when chosen)."""
 from __future__ import annotations
 
 import argparse
@@ -10,24 +10,18 @@ from . import COMMANDS
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m mqt_lite.bench", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    modules = {}
-    for name, help_text in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text)
-        p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of tables")
-        try:
-            modules[name] = importlib.import_module(f"mqt_lite.bench.{name}")
-        except ModuleNotFoundError as e:  # a benchmark whose optional dependency is missing
-            if e.name and e.name.startswith("mqt_lite.bench"):
-                raise
-            p.set_defaults(missing=str(e))
-            continue
-        modules[name].add_arguments(p)
-    args = parser.parse_args(argv)
-    if getattr(args, "missing", None):
-        parser.error(f"'{args.command}' needs an optional dependency: {args.missing}")
-    result = modules[args.command].run(args)
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="python -m mqt_lite.bench",
+                                     description="Benchmarks of speed, memory and compute.")
+    parser.add_argument("command", choices=list(COMMANDS), help="; ".join(f"{k}: {v}" for k, v in COMMANDS.items()))
+    known, rest = parser.parse_known_args(argv[:1])
+    module = importlib.import_module(f"mqt_lite.bench.{known.command}")
+    sub = argparse.ArgumentParser(prog=f"python -m mqt_lite.bench {known.command}",
+                                  description=COMMANDS[known.command])
+    sub.add_argument("--json", action="store_true", help="also print machine-readable JSON at the end")
+    module.add_arguments(sub)
+    args = sub.parse_args(argv[1:])
+    result = module.run(args)
     if args.json:
         json.dump(result, sys.stdout, indent=2)
         print()

@@ -1,0 +1,141 @@
+"""Figures shared by the notebooks and the app: samples with all their labels (and, later, attention overlays).
+
+matplotlib is imported inside the functions, so the package imports without it. Colours come from
+`Task.colourise(array, dataset)` in tasks.py, so predictions and ground truth always look alike.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from .tasks import DATASET_TASKS, TASKS, class_names
+
+IGNORE_INDEX = 255
+LEGEND_FONTSIZE = 7
+PANEL_INCHES = 2.2  # side of one image panel
+
+
+# ----------------------------------------------------------------------------- samples and labels
+def to_display(sample: dict[str, Any]) -> dict[str, np.ndarray]:
+    """A schema row (numpy) or a MultiTaskDataset sample (torch) -> numpy arrays in the schema's layout."""
+    from .data.transforms import denormalize
+
+    out = {}
+    for key, value in sample.items():
+        if key not in TASKS and key != "image":
+            continue
+        if hasattr(value, "detach"):  # torch
+            value = denormalize(value) if key == "image" else value.detach().cpu().numpy()
+        value = np.asarray(value)
+        out[key] = value[0] if key == "depth" and value.ndim == 3 else value
+    return out
+
+
+def colourise(array: np.ndarray, task: str, dataset: str) -> np.ndarray:
+    """(H, W) labels/probabilities/depth or (3, H, W) normals -> (H, W, 3) uint8 via the task's colouriser."""
+    t = TASKS[task]
+    if hasattr(t, "colourise"):
+        return t.colourise(array, dataset)
+    return _colourise_with_colormaps(array, task, dataset)
+
+
+def _colourise_with_colormaps(array: np.ndarray, task: str, dataset: str) -> np.ndarray:
+    """Stand-in until tasks.py provides Task.colourise: matplotlib colormaps, ignored/invalid pixels black."""
+    import matplotlib
+
+    kind = TASKS[task].kind
+    if kind == "normals":
+        rgb = (np.clip(array.transpose(1, 2, 0), -1, 1) + 1) / 2
+        rgb[(array == 0).all(0)] = 0
+    elif kind == "labels":
+        k = len(class_names(dataset, task))
+        rgb = matplotlib.colormaps["tab20" if k <= 20 else "gist_ncar"].resampled(k)(np.minimum(array, k - 1))[..., :3]
+        rgb[array == IGNORE_INDEX] = 0
+    else:  # binary maps in [0, 1], depth in metres
+        valid = array > 0 if kind == "depth" else array != IGNORE_INDEX
+        lo, hi = (array[valid].min(), array[valid].max()) if kind == "depth" and valid.any() else (0.0, 1.0)
+        cmap = matplotlib.colormaps["viridis_r" if kind == "depth" else "gray"]
+        rgb = cmap((array - lo) / max(hi - lo, 1e-6))[..., :3]
+        rgb[~valid] = 0
+    return (rgb * 255 + 0.5).astype(np.uint8)
+
+
+def legend_entries(task: str, dataset: str, present: np.ndarray | None = None) -> list[tuple[str, np.ndarray]]:
+    """(class name, RGB in [0, 1]) for a label task, from the colouriser itself; only `present` labels if given."""
+    names = class_names(dataset, task)
+    colours = colourise(np.arange(len(names), dtype=np.uint8)[None], task, dataset)[0] / 255
+    keep = range(len(names)) if present is None else [int(i) for i in np.unique(present) if i < len(names)]
+    return [(names[i], colours[i]) for i in keep]
+
+
+def _title(task: str, array: np.ndarray) -> str:
+    if task == "image":
+        return "Image"
+    if task == "depth":
+        valid = array[array > 0]
+        return f"{TASKS[task].title}\n{valid.min():.1f}-{valid.max():.1f} m (near bright)" if valid.size else "Depth"
+    if task == "normals":
+        return f"{TASKS[task].title}\n(x, y, z) -> RGB"
+    return TASKS[task].title
+
+
+def _legend(ax, task: str, dataset: str, present: np.ndarray) -> None:
+    """Class legend under an axis."""
+    from matplotlib.patches import Patch
+
+    handles = [Patch(facecolor=c, edgecolor="k", linewidth=0.3, label=n) for n, c in legend_entries(task, dataset, present)]
+    if handles:
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.02), fontsize=LEGEND_FONTSIZE,
+                  ncol=2, frameon=False, handlelength=1.0, columnspacing=0.8)
+
+
+def show_sample(sample: dict[str, Any], dataset: str = "synthetic", tasks: Sequence[str] | None = None,
+                ax_row: Sequence[Any] | None = None, legend: bool = True):
+    """Draw an image and its labels side by side, with titles and class legends.
+
+    Args:
+        sample: a schema row (`ds[i]`, numpy) or a MultiTaskDataset sample (torch, denormalised for display).
+        dataset: label space for class names and colours.
+        tasks: tasks to draw (default: every task of the dataset present in the sample).
+        ax_row: 1 + len(tasks) matplotlib axes to draw into (default: a new figure).
+        legend: draw the class legends under the label maps.
+    Returns: the matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    arrays = to_display(sample)
+    tasks = [t for t in DATASET_TASKS[dataset] if t in arrays] if tasks is None else list(tasks)
+    if ax_row is None:
+        _, ax_row = plt.subplots(1, 1 + len(tasks), figsize=(PANEL_INCHES * (1 + len(tasks)), PANEL_INCHES * 1.6),
+                                 squeeze=False)
+        ax_row = ax_row[0]
+    for ax, key in zip(ax_row, ["image", *tasks]):
+        ax.imshow(arrays[key] if key == "image" else colourise(arrays[key], key, dataset), interpolation="nearest")
+        ax.set_title(_title(key, arrays[key]), fontsize=9)
+        ax.set_axis_off()
+        if legend and key != "image" and TASKS[key].kind == "labels":
+            _legend(ax, key, dataset, arrays[key])
+    return ax_row[0].figure
+
+
+def sample_grid(samples: Sequence[dict[str, Any]], dataset: str = "synthetic", tasks: Sequence[str] | None = None):
+    """Several samples, one per row (image + labels); titles on every panel, class legends under the last row.
+
+    Returns: the matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    first = to_display(samples[0])
+    tasks = [t for t in DATASET_TASKS[dataset] if t in first] if tasks is None else list(tasks)
+    cols = 1 + len(tasks)
+    fig, axes = plt.subplots(len(samples), cols, figsize=(PANEL_INCHES * cols, PANEL_INCHES * (len(samples) + 0.8)),
+                             squeeze=False)
+    for row, sample in zip(axes, samples):
+        show_sample(sample, dataset, tasks, ax_row=row, legend=False)
+    for ax, key in zip(axes[-1], ["image", *tasks]):
+        if key != "image" and TASKS[key].kind == "labels":
+            present = np.concatenate([to_display(s)[key].ravel() for s in samples])
+            _legend(ax, key, dataset, present)
+    fig.tight_layout()
+    return fig
