@@ -142,7 +142,8 @@ def test_eval_predictions_independent_of_other_images_in_batch():
         alone = model(x[:1])
     for t in a:
         torch.testing.assert_close(a[t][0], b[t][0], atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(a[t][0], alone[t][0], atol=1e-5, rtol=1e-5)
+        # Another batch size may pick another conv kernel: float rounding only (mixing images moves by O(1)).
+        torch.testing.assert_close(a[t][0], alone[t][0], atol=1e-3, rtol=1e-4)
 
 
 @pytest.mark.parametrize("bad,match", [
