@@ -9,9 +9,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .data.schema import IGNORE_INDEX
 from .tasks import DATASET_TASKS, TASKS, class_names
 
-IGNORE_INDEX = 255
 LEGEND_FONTSIZE = 7
 PANEL_INCHES = 2.2  # side of one image panel
 
@@ -74,7 +74,7 @@ def _title(task: str, array: np.ndarray) -> str:
         return "Image"
     if task == "depth":
         valid = array[array > 0]
-        return f"{TASKS[task].title}\n{valid.min():.1f}-{valid.max():.1f} m (near bright)" if valid.size else "Depth"
+        return f"{TASKS[task].title}\n{valid.min():.1f}-{valid.max():.1f} m" if valid.size else TASKS[task].title
     if task == "normals":
         return f"{TASKS[task].title}\n(x, y, z) -> RGB"
     return TASKS[task].title
@@ -84,7 +84,8 @@ def _legend(ax, task: str, dataset: str, present: np.ndarray) -> None:
     """Class legend under an axis."""
     from matplotlib.patches import Patch
 
-    handles = [Patch(facecolor=c, edgecolor="k", linewidth=0.3, label=n) for n, c in legend_entries(task, dataset, present)]
+    entries = legend_entries(task, dataset, present)
+    handles = [Patch(facecolor=c, edgecolor="k", linewidth=0.3, label=n) for n, c in entries]
     if handles:
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.02), fontsize=LEGEND_FONTSIZE,
                   ncol=2, frameon=False, handlelength=1.0, columnspacing=0.8)

@@ -1,0 +1,50 @@
+"""Datasets in one schema (see schema.py) and the torch adapter that feeds them to the model.
+
+    ds = make_synthetic(2000, split="train")          # or load_nyud(root, "val"), load_pascal(root, "train")
+    ds[0]                                             # {"name", "image", "semseg", ...} numpy arrays
+    train = MultiTaskDataset(ds, tasks, size=(128, 128), train=True)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from ..config import MQTConfig
+from .nyud import load_nyud
+from .pascal import load_pascal
+from .schema import COLUMNS, IGNORE_INDEX, DatasetLayoutError, as_numpy, label_boundaries
+from .synthetic import SPLITS, make_synthetic, render_scene, scene_rng
+from .transforms import IMAGENET_MEAN, IMAGENET_STD, MultiTaskDataset, denormalize, normalize_image
+
+DATASETS = ("synthetic", "nyud", "pascal")
+
+
+def load_dataset(name: str, split: str, root: str | Path | None = None, tasks: Iterable[str] | None = None,
+                 **kwargs):
+    """Any dataset by name as a datasets.Dataset in the common schema.
+
+    Args:
+        name: "synthetic", "nyud" or "pascal".
+        split: "train" or "val" ("test" too for synthetic).
+        root: the dataset folder (nyud, pascal; unused by synthetic).
+        tasks: task columns to keep (default: all of the dataset's).
+        kwargs: for synthetic, make_synthetic's (num_images defaults to MQTConfig's train_size for "train",
+            val_size otherwise; seed, size, cache_dir).
+    """
+    if name == "synthetic":
+        default = MQTConfig.train_size if split == "train" else MQTConfig.val_size
+        ds = make_synthetic(kwargs.pop("num_images", default), split=split, **kwargs)
+        return ds if tasks is None else ds.select_columns(["name", "image", *tasks])
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; valid: {list(DATASETS)}")
+    if not root:
+        raise ValueError(f"load_dataset({name!r}) needs root=, the folder of the dataset "
+                         f"({'NYUD_MT' if name == 'nyud' else 'PASCAL_MT'})")
+    return (load_nyud if name == "nyud" else load_pascal)(root, split, tasks, **kwargs)
+
+
+__all__ = [
+    "COLUMNS", "DATASETS", "IGNORE_INDEX", "IMAGENET_MEAN", "IMAGENET_STD", "SPLITS", "DatasetLayoutError",
+    "MultiTaskDataset", "as_numpy", "denormalize", "label_boundaries", "load_dataset", "load_nyud", "load_pascal",
+    "make_synthetic", "normalize_image", "render_scene", "scene_rng",
+]
