@@ -1,0 +1,159 @@
+"""`python -m mqt_lite.bench ablation`: the paper's comparisons (Tab. II-VI) re-run on the synthetic world.
+
+Every variant is the `tiny-synthetic` preset with config fields changed, trained with one budget and recipe
+(same data, same iterations, same seeds), then evaluated on the same validation scenes:
+
+    single-task          one network per task (Tab. II/III baseline; delta_m is measured against it)
+    multi-task           shared backbone, per-task heads (Tab. II/III baseline)
+    mqt                  MQTransformer (query learning, CTQA, shared encoder/decoder, 2 scales, depth 1)
+    no-ql / no-ctqa / no-ql-ctqa           Tab. IV (a)
+    depth-2                                Tab. IV (b)
+    queries-8 / -64 / -128 (mqt has 32)    Tab. IV (c)
+    non-shared                             Tab. V
+    scales-1                               Tab. VI
+
+Results go to a JSON file after every finished (variant, seed) run, so an interrupted sweep keeps what it
+finished and continues where it stopped when run again with the same --out.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..checkpoint import atomic_write
+from ..config import get_config
+from ..tasks import TASKS
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "single-task": {"head": "single-task"},
+    "multi-task": {"head": "multi-task"},
+    "mqt": {},
+    "no-ql": {"query_learning": False},
+    "no-ctqa": {"cross_task_attention": False},
+    "no-ql-ctqa": {"query_learning": False, "cross_task_attention": False},
+    "depth-2": {"depth": 2},
+    "queries-8": {"num_queries": 8},
+    "queries-64": {"num_queries": 64},
+    "queries-128": {"num_queries": 128},
+    "non-shared": {"shared_encoder_decoder": False},
+    "scales-1": {"num_scales": 1},
+}
+QUICK_VARIANTS = ("single-task", "multi-task", "mqt", "no-ql-ctqa")
+# One budget for every variant: small scenes so that 12 variants x 3 seeds fit in 2 hours on 2 CPU cores.
+BUDGET = dict(image_size=(96, 96), train_size=1000, val_size=100, iterations=600, batch_size=16, eval_every=10**9,
+              checkpoint_every=10**9, num_workers=1, warmup_iters=30)
+QUICK_BUDGET = dict(BUDGET, iterations=200, val_size=50)
+DEFAULT_OUT = "results/ablation.json"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--quick", action="store_true", help="one seed, fewer steps, 4 variants (about 10 minutes)")
+    p.add_argument("--variants", help=f"comma-separated subset of {list(VARIANTS)}")
+    p.add_argument("--out", default=DEFAULT_OUT, help="results JSON (read to continue an interrupted sweep)")
+    p.add_argument("--iterations", type=int, help="override the training budget (tests use a tiny one)")
+    p.add_argument("--image-size", type=int, help="override the scene size (tests use a tiny one)")
+    p.add_argument("--val-size", type=int, help="override the number of validation scenes")
+
+
+def variant_costs(overrides: dict[str, Any], size: tuple[int, int]) -> dict[str, float]:
+    """Parameters (M) and GFLOPs (2 per MAC, one image) of a variant, counted on meta tensors."""
+    from ..model import build_model
+    from .complexity import count_flops
+
+    with torch.device("meta"):
+        model = build_model("tiny-synthetic", **overrides)
+        x = torch.empty(1, 3, *size)
+    flops, _ = count_flops(lambda: model(x))
+    return {"params_m": sum(p.numel() for p in model.parameters()) / 1e6, "gflops": flops / 1e9}
+
+
+def summarise(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """mean and std over seeds of every task metric, and delta_m against single-task (per seed, then averaged)."""
+    from ..metrics import delta_m
+
+    runs, tasks = results["runs"], results["tasks"]
+    single = {s: r["headline"] for (v, s), r in ((tuple(k.split("@")), r) for k, r in runs.items())
+              if v == "single-task"}
+    table: dict[str, dict[str, Any]] = {}
+    for key, run in runs.items():
+        variant, seed = key.split("@")
+        row = table.setdefault(variant, {"seeds": [], "metrics": {t: [] for t in tasks}, "delta_m": [],
+                                         "costs": run["costs"], "train_s": []})
+        row["seeds"].append(int(seed))
+        row["train_s"].append(run["train_s"])
+        for t in tasks:
+            row["metrics"][t].append(run["headline"][t])
+        if seed in single:
+            row["delta_m"].append(delta_m(run["headline"], single[seed], tasks))
+
+    def stat(xs: list[float]) -> dict[str, float]:
+        return {"mean": statistics.fmean(xs), "std": statistics.stdev(xs) if len(xs) > 1 else 0.0, "n": len(xs)}
+
+    return {v: {"seeds": sorted(r["seeds"]), "costs": r["costs"], "train_s": stat(r["train_s"]),
+                "metrics": {t: stat(xs) for t, xs in r["metrics"].items()},
+                "delta_m": stat(r["delta_m"]) if r["delta_m"] else None} for v, r in table.items()}
+
+
+def format_table(summary: dict[str, dict[str, Any]], tasks: tuple[str, ...]) -> str:
+    head = f"{'variant':12s} " + " ".join(f"{t + ' ' + TASKS[t].metric:>17s}" for t in tasks)
+    lines = [head + f" {'delta_m %':>14s} {'params M':>8s} {'GFLOPs':>7s}"]
+    for v in VARIANTS:
+        if v not in summary:
+            continue
+        r = summary[v]
+        cells = " ".join(f"{r['metrics'][t]['mean']:9.3f} ±{r['metrics'][t]['std']:6.3f}" for t in tasks)
+        dm = f"{r['delta_m']['mean']:+7.2f} ±{r['delta_m']['std']:5.2f}" if r["delta_m"] else f"{'-':>14s}"
+        lines.append(f"{v:12s} {cells} {dm} {r['costs']['params_m']:8.2f} {r['costs']['gflops']:7.2f}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from ..evaluate import evaluate, headline, val_loader
+    from ..train import train
+
+    budget = dict(QUICK_BUDGET if args.quick else BUDGET)
+    if args.iterations:
+        budget["iterations"] = args.iterations
+    if args.image_size:
+        budget["image_size"] = (args.image_size, args.image_size)
+    if args.val_size:
+        budget["val_size"] = args.val_size
+    seeds = range(1 if args.quick else args.seeds)
+    names = args.variants.split(",") if args.variants else list(QUICK_VARIANTS if args.quick else VARIANTS)
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"unknown variants {unknown}; valid: {list(VARIANTS)}")
+    out = Path(args.out)
+    results: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
+    if results and results.get("budget") != json.loads(json.dumps(budget)):
+        raise SystemExit(f"{out} holds a sweep with another budget ({results.get('budget')}); use another --out")
+    base = get_config("tiny-synthetic", **budget)
+    results.update({"preset": "tiny-synthetic", "budget": budget, "tasks": list(base.tasks),
+                    "runs": results.get("runs", {})})
+    for seed in seeds:
+        for name in names:
+            key = f"{name}@{seed}"
+            if key in results["runs"]:
+                continue  # finished in an earlier, interrupted sweep
+            print(f"--- {key}: {VARIANTS[name] or 'the full model'}", flush=True)
+            t = time.time()
+            model, _ = train("tiny-synthetic", progress=False, seed=seed, **budget, **VARIANTS[name])
+            train_s = time.time() - t
+            res = evaluate(model, val_loader(model.cfg))
+            results["runs"][key] = {"headline": headline(res), "metrics": res, "train_s": train_s,
+                                    "costs": variant_costs(VARIANTS[name], budget["image_size"])}
+            atomic_write(out, lambda p: Path(p).write_text(json.dumps(results, indent=1)))
+    results["summary"] = summarise(results)
+    atomic_write(out, lambda p: Path(p).write_text(json.dumps(results, indent=1)))
+    print(format_table(results["summary"], tuple(results["tasks"])))
+    print(f"\nresults: {out}  (mean ± std over seeds; delta_m in % vs single-task, higher is better)")
+    return {k: v for k, v in results.items() if k != "runs"} | {"nan_free": not any(
+        isinstance(x, float) and math.isnan(x) for r in results["runs"].values() for x in r["headline"].values())}

@@ -1,0 +1,102 @@
+"""`python -m mqt_lite.bench train`: training throughput (images/s) and peak memory per preset.
+
+Each preset runs in a fresh process (so its peak resident memory is its own) on random images and random
+valid targets of the preset's shapes: the model, loss and optimizer step are what is measured, not the data
+pipeline (see `bench data` for that). On CUDA the peak is torch's allocator peak; on CPU the process's peak RSS.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from typing import Any
+
+import torch
+
+from ..config import get_config
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--presets", default="tiny-synthetic,hrnet18-nyud")
+    p.add_argument("--steps", type=int, default=5, help="timed steps after 2 warm-up steps")
+    p.add_argument("--batch-size", type=int, help="default: each preset's batch_size")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--worker", help=argparse.SUPPRESS)  # internal: run one preset in this process
+
+
+def random_batch(cfg: Any, batch_size: int, device: torch.device) -> dict[str, torch.Tensor]:
+    """Random images and valid random targets for every task of a config, at its training size."""
+    from ..tasks import TASKS
+
+    H, W = cfg.image_size
+    batch = {"image": torch.randn(batch_size, 3, H, W)}
+    for t in cfg.tasks:
+        task = TASKS[t]
+        if task.kind == "labels":
+            batch[t] = torch.randint(0, task.channels(cfg.dataset), (batch_size, H, W))
+        elif task.kind == "binary":
+            batch[t] = torch.randint(0, 2, (batch_size, H, W))
+        elif task.kind == "depth":
+            batch[t] = torch.rand(batch_size, 1, H, W) * 5 + 0.5
+        else:
+            batch[t] = torch.nn.functional.normalize(torch.randn(batch_size, 3, H, W), dim=1)
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def measure(preset: str, steps: int, batch_size: int | None, device_name: str) -> dict[str, Any]:
+    from ..losses import MultiTaskLoss
+    from ..model import build_model
+    from ..train import make_optimizer, resolve_device
+
+    cfg = get_config(preset)
+    device = resolve_device(device_name)
+    bs = batch_size or cfg.batch_size
+    model = build_model(cfg).to(device).train()
+    opt, sched = make_optimizer(cfg, model)
+    criterion = MultiTaskLoss(cfg.tasks, cfg.edge_pos_weight)
+    batch = random_batch(cfg, bs, device)
+
+    def step() -> None:
+        total, _ = criterion(model(batch["image"]), batch)
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+        sched.step()
+
+    for _ in range(2):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - t
+    peak = (torch.cuda.max_memory_allocated() if device.type == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)  # ru_maxrss is KiB on Linux
+    return {"preset": preset, "device": str(device), "threads": torch.get_num_threads(), "batch_size": bs,
+            "image_size": list(cfg.image_size), "images_per_s": bs * steps / seconds,
+            "s_per_step": seconds / steps, "peak_mem_mib": peak / 2**20}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.worker:
+        print(json.dumps(measure(args.worker, args.steps, args.batch_size, args.device)))
+        return {}
+    rows = []
+    print(f"{'preset':16s} {'size':>9s} {'batch':>5s} {'images/s':>9s} {'s/step':>7s} {'peak MiB':>9s}  device")
+    for preset in args.presets.split(","):
+        get_config(preset)  # a bad name fails here with the valid ones listed
+        cmd = [sys.executable, "-m", "mqt_lite.bench", "train", "--worker", preset, "--steps", str(args.steps),
+               "--device", args.device] + (["--batch-size", str(args.batch_size)] if args.batch_size else [])
+        r = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        row = json.loads(r.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        print(f"{preset:16s} {'x'.join(map(str, row['image_size'])):>9s} {row['batch_size']:5d} "
+              f"{row['images_per_s']:9.2f} {row['s_per_step']:7.2f} {row['peak_mem_mib']:9.0f}  "
+              f"{row['device']} ({row['threads']} threads)")
+    return {"rows": rows}

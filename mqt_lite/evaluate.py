@@ -1,0 +1,144 @@
+"""Evaluation with the paper's metrics (Sec. IV-A), from Python or `python -m mqt_lite.evaluate`.
+
+    python -m mqt_lite.evaluate --checkpoint runs/mqt [--data synthetic|nyud|pascal --data-root DIR] [--json]
+    python -m mqt_lite.evaluate --checkpoint runs/mqt --single-task runs/st   # adds delta_m (checkpoint or JSON)
+
+Metrics are pooled over the whole split; under torchrun every rank evaluates a disjoint shard and the metric
+states are summed across ranks before `compute()`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .config import MQTConfig
+from .metrics import delta_m, make_metrics
+from .tasks import TASKS
+
+
+def val_loader(cfg: MQTConfig, split: str = "val", num_images: int | None = None, rank: int = 0,
+               world: int = 1, batch_size: int | None = None) -> torch.utils.data.DataLoader:
+    """The evaluation loader of a config's dataset: padded to `eval_size`, this rank's shard only."""
+    from .data import MultiTaskDataset, load_dataset
+
+    kwargs: dict[str, Any] = {}
+    if cfg.dataset == "synthetic":
+        kwargs = {"num_images": num_images or cfg.val_size, "size": cfg.image_size}
+    ds = load_dataset(cfg.dataset, split, root=cfg.data_root or None, **kwargs)
+    if num_images and cfg.dataset != "synthetic":
+        ds = ds.select(range(min(num_images, len(ds))))
+    data = MultiTaskDataset(ds, cfg.tasks, size=cfg.eval_size, train=False, seed=cfg.seed)
+    shard = list(range(rank, len(data), world))  # disjoint shards that cover the split
+    return torch.utils.data.DataLoader(data, batch_size=batch_size or cfg.batch_size, sampler=shard,
+                                       num_workers=min(cfg.num_workers, 2), pin_memory=torch.cuda.is_available())
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: torch.utils.data.DataLoader, device: torch.device | str = "cpu",
+             progress: bool = False) -> dict[str, dict[str, float]]:
+    """All metrics of the model's tasks on a loader -> {task: {metric name: value}} (headline first)."""
+    cfg = getattr(model, "module", model).cfg
+    metrics = make_metrics(cfg.tasks, cfg.dataset)
+    was_training = model.training
+    model.eval()
+    device = torch.device(device)
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and cfg.amp else nullcontext()
+    for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
+        with amp:
+            out = model(batch["image"].to(device, non_blocking=True))
+        for t, metric in metrics.items():
+            metric.update(TASKS[t].postprocess(out[t].float()).cpu(), batch[t])
+    model.train(was_training)
+    results = {}
+    for t, metric in metrics.items():
+        metric.all_reduce()
+        results[t] = metric.details()
+    return results
+
+
+def headline(results: dict[str, dict[str, float]]) -> dict[str, float]:
+    """{task: {metric: value}} -> {task: headline value} (mIoU, rmse, mErr, maxF, odsF)."""
+    return {t: r[TASKS[t].metric] for t, r in results.items()}
+
+
+def format_table(results: dict[str, dict[str, float]], single: dict[str, float] | None = None) -> str:
+    lines = [f"{'task':8s} {'metric':6s} {'value':>9s}" + ("  single-task" if single else "")]
+    for t, r in results.items():
+        key = TASKS[t].metric
+        arrow = "lower is better" if TASKS[t].lower_is_better else "higher is better"
+        extra = f"  {single[t]:11.4f}" if single and t in single else ""
+        lines.append(f"{t:8s} {key:6s} {r[key]:9.4f}{extra}   ({arrow})")
+    return "\n".join(lines)
+
+
+def _single_task_metrics(sources: list[str], args: argparse.Namespace) -> dict[str, float]:
+    """Headline metrics of single-task baselines from checkpoints (evaluated here) or JSON files."""
+    from .checkpoint import load_checkpoint
+
+    out: dict[str, float] = {}
+    for src in sources:
+        path = Path(src)
+        if path.suffix == ".json" and path.name != "checkpoint.json":
+            data = json.loads(path.read_text())
+            data = data.get("headline", data)
+            out.update({t: float(v) for t, v in data.items() if t in TASKS})
+        else:
+            model = load_checkpoint(path, args.device)
+            out.update(headline(_evaluate_checkpoint(model, args)))
+    return out
+
+
+def _evaluate_checkpoint(model: nn.Module, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    cfg = model.cfg.replace(**({"dataset": args.data} if args.data else {}),
+                            **({"data_root": args.data_root} if args.data_root else {}))
+    loader = val_loader(cfg, args.split, args.num_images, batch_size=args.batch_size)
+    return evaluate(model, loader, args.device, progress=not args.json)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    from .checkpoint import load_checkpoint, load_pretrained
+
+    p = argparse.ArgumentParser(prog="python -m mqt_lite.evaluate", description=__doc__.split("\n")[0])
+    p.add_argument("--checkpoint", default="tiny-synthetic",
+                   help="checkpoint folder, or the name of a bundled model (default: tiny-synthetic)")
+    p.add_argument("--data", choices=["synthetic", "nyud", "pascal"], help="dataset (default: the checkpoint's)")
+    p.add_argument("--data-root", help="folder of NYUD_MT or PASCAL_MT")
+    p.add_argument("--split", default="val")
+    p.add_argument("--num-images", type=int, help="evaluate on the first N images only")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--single-task", nargs="+", default=[],
+                   help="single-task baselines (checkpoint folders or a JSON {task: metric}) for delta_m")
+    p.add_argument("--json", action="store_true", help="print the results as JSON only")
+    args = p.parse_args(argv)
+    path = Path(args.checkpoint)
+    model = load_checkpoint(path, args.device) if path.exists() else load_pretrained(args.checkpoint, args.device)
+    results = _evaluate_checkpoint(model, args)
+    report: dict[str, Any] = {"checkpoint": model.card["path"], "preset": model.cfg.name,
+                              "dataset": args.data or model.cfg.dataset, "split": args.split,
+                              "metrics": results, "headline": headline(results)}
+    single = _single_task_metrics(args.single_task, args) if args.single_task else None
+    if single is not None:
+        report["single_task"] = single
+        report["delta_m"] = delta_m(report["headline"], single, model.cfg.tasks)
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        print()
+    else:
+        print(f"{report['checkpoint']} ({report['preset']}) on {report['dataset']} {args.split}")
+        print(format_table(results, single))
+        if single is not None:
+            print(f"delta_m vs single-task: {report['delta_m']:+.2f} %")
+    return report
+
+
+if __name__ == "__main__":
+    main()

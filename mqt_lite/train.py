@@ -1,0 +1,281 @@
+"""Training: one loop for notebooks (`train(cfg)`) and the command line, single device or torchrun DDP.
+
+    python -m mqt_lite.train --preset tiny-synthetic --out runs/tiny [--key=value ...]
+    python -m mqt_lite.train --preset hrnet18-nyud --data nyud --data-root /data/NYUD_MT --out runs/nyud
+    torchrun --nproc_per_node=4 -m mqt_lite.train --preset swin-s-pascal --data-root /data/PASCAL_MT --out runs/p
+    python -m mqt_lite.train --resume runs/tiny          # continues exactly where it stopped
+
+Recipe of the paper presets (Sec. IV-A): SGD momentum 0.9, lr 1e-3, weight decay 5e-4, poly schedule, 40k
+iterations, batch 8 (per process under torchrun), random scale 0.5-2.0, crop, flip. Iteration-based: the data
+order is a function of (seed, epoch) and each sample's augmentation of (seed, epoch, index), so a resumed run
+sees exactly the batches the uninterrupted run would have seen (and on CPU ends with the same weights).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm.auto import tqdm
+
+from .checkpoint import TRAIN_STATE, load_weights, read_card, save_checkpoint, unwrap
+from .config import MQTConfig, get_config, parse_overrides
+from .evaluate import evaluate, headline, val_loader
+from .losses import MultiTaskLoss
+from .model import build_model
+
+HISTORY = "history.jsonl"
+
+
+def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
+    """cuda > mps > cpu for "auto"; otherwise the named device."""
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda", local_rank)
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def init_distributed() -> tuple[int, int, int]:
+    """(rank, world size, local rank); starts the process group when launched by torchrun."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1, 0
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def train_dataset(cfg: MQTConfig) -> torch.utils.data.Dataset:
+    from .data import MultiTaskDataset, load_dataset
+
+    kwargs = {"num_images": cfg.train_size, "size": cfg.image_size} if cfg.dataset == "synthetic" else {}
+    ds = load_dataset(cfg.dataset, "train", root=cfg.data_root or None, **kwargs)
+    return MultiTaskDataset(ds, cfg.tasks, size=cfg.image_size, train=True, seed=cfg.seed)
+
+
+def epoch_order(n: int, seed: int, epoch: int, rank: int, world: int) -> list[int]:
+    """This rank's sample order in an epoch: a permutation fixed by (seed, epoch), sharded across ranks."""
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    order = torch.randperm(n, generator=g).tolist()
+    return order[rank::world]
+
+
+def make_optimizer(cfg: MQTConfig, model: nn.Module) -> tuple[torch.optim.Optimizer, Any]:
+    """SGD or AdamW with linear warm-up then poly decay: lr * (1 - step / iterations) ** poly_power."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    def factor(step: int) -> float:
+        warm = min(1.0, (step + 1) / cfg.warmup_iters) if cfg.warmup_iters else 1.0
+        return warm * max(0.0, 1 - step / cfg.iterations) ** cfg.poly_power
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+class History:
+    """Records in memory and, on rank 0 with an output folder, in DIR/history.jsonl (+ TensorBoard if installed)."""
+
+    def __init__(self, out: Path | None, resume_step: int | None, enabled: bool) -> None:
+        self.records: list[dict[str, Any]] = []
+        self.file = out / HISTORY if out is not None and enabled else None
+        self.tb = None
+        if self.file is None:
+            return
+        if resume_step is not None and self.file.exists():  # drop what was logged after the checkpoint
+            kept = [json.loads(ln) for ln in self.file.read_text().splitlines() if ln.strip()]
+            self.records = [r for r in kept if r["step"] <= resume_step]
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        self.file.write_text("".join(json.dumps(r) + "\n" for r in self.records))
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(out / "tensorboard"))
+        except ImportError:  # TensorBoard is optional
+            pass
+
+    def log(self, record: dict[str, Any]) -> None:
+        self.records.append(record)
+        if self.file is not None:
+            with self.file.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+        if self.tb is not None:
+            for k, v in record.items():
+                if isinstance(v, (int, float)) and k != "step":
+                    self.tb.add_scalar(k, v, record["step"])
+
+
+def train(cfg: MQTConfig | str, out: str | Path | None = None, resume: bool = False,
+          callback: Callable[[dict[str, Any]], None] | None = None, progress: bool = True,
+          **overrides: Any) -> tuple[nn.Module, list[dict[str, Any]]]:
+    """Train a model; returns (model, history records).
+
+    Args:
+        cfg: a config or preset name; `overrides` replace its fields.
+        out: folder for checkpoints and history (None: keep nothing on disk).
+        resume: continue from the checkpoint in `out` (its config is used; overrides are not allowed).
+        callback: called with every history record (loss records and evaluation records), e.g. to plot live.
+        progress: show a tqdm progress bar.
+    """
+    out = Path(out) if out is not None else None
+    card = read_card(out) if resume and out is not None else None
+    if resume and card is None:
+        raise ValueError("resume=True needs out=, the folder of the run to continue")
+    cfg = MQTConfig.from_dict(card["config"]) if card else get_config(cfg, **overrides)
+    rank, world, local_rank = init_distributed()
+    device = resolve_device(cfg.device, local_rank)
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+    model = build_model(cfg).to(device)
+    opt, sched = make_optimizer(cfg, model)
+    step = 0
+    if card is not None:
+        load_weights(model, out)
+        state = torch.load(out / TRAIN_STATE, map_location="cpu", weights_only=False)
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        step = state["step"]
+    if world > 1:
+        if device.type == "cuda":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    criterion = MultiTaskLoss(cfg.tasks, edge_pos_weight=cfg.edge_pos_weight)
+    data = train_dataset(cfg)
+    val = val_loader(cfg, rank=rank, world=world)
+    steps_per_epoch = len(data) // (cfg.batch_size * world)
+    if steps_per_epoch < 1:
+        raise ValueError(f"{len(data)} training images are fewer than one batch of {cfg.batch_size} x {world}")
+    history = History(out, step if card else None, enabled=rank == 0)
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and cfg.amp else nullcontext()
+    last_good = step if card else None
+
+    def checkpoint(metrics: dict | None = None) -> None:
+        nonlocal last_good
+        if out is None or rank != 0:
+            return
+        state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),
+                 "step": step}
+        save_checkpoint(out, model, step, metrics, state, world_size=world)
+        last_good = step
+
+    def run_eval() -> dict[str, dict[str, float]]:
+        results = evaluate(model, val, device)
+        record = {"step": step, "split": "val", **{f"{t}/{k}": v for t, r in results.items() for k, v in r.items()}}
+        history.log(record)
+        if callback:
+            callback(record)
+        return results
+
+    bar = tqdm(total=cfg.iterations, initial=step, desc=cfg.name, disable=not progress or rank != 0)
+    running: dict[str, float] = {}
+    metrics: dict | None = card["metrics"] if card else None
+    t0 = time.time()
+    try:
+        while step < cfg.iterations:
+            epoch, offset = divmod(step, steps_per_epoch)
+            data.set_epoch(epoch)
+            order = epoch_order(len(data), cfg.seed, epoch, rank, world)  # equal length on every rank:
+            order = order[:steps_per_epoch * cfg.batch_size][offset * cfg.batch_size:]  # DDP steps in lockstep
+            loader = torch.utils.data.DataLoader(
+                data, batch_size=cfg.batch_size, sampler=order, drop_last=True, num_workers=cfg.num_workers,
+                pin_memory=device.type == "cuda", persistent_workers=False)
+            for batch in loader:
+                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+                with amp:
+                    outputs = model(batch["image"])
+                total, losses = criterion({t: o.float() for t, o in outputs.items()}, batch)
+                bad = [t for t, v in losses.items() if not torch.isfinite(v)]
+                if bad or not torch.isfinite(total):
+                    where = f"; the last good checkpoint (step {last_good}) is in {out}" if last_good is not None \
+                        else "; no checkpoint was written yet"
+                    raise FloatingPointError(f"loss of task {', '.join(bad) or 'total'} is not finite at step "
+                                             f"{step}: training stopped{where}. Try a lower lr or grad_clip.")
+                opt.zero_grad(set_to_none=True)
+                total.backward()
+                if cfg.grad_clip > 0:
+                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                opt.step()
+                sched.step()
+                step += 1
+                for t, v in losses.items():
+                    running[t] = running.get(t, 0.0) + v.item()
+                running["loss"] = running.get("loss", 0.0) + total.item()
+                bar.update(1)
+                if step % cfg.log_every == 0 or step == cfg.iterations:
+                    n = cfg.log_every if step % cfg.log_every == 0 else step % cfg.log_every
+                    record = {"step": step, "split": "train", "lr": sched.get_last_lr()[0],
+                              **{k: v / n for k, v in running.items()}, "time_s": time.time() - t0}
+                    running = {}
+                    bar.set_postfix(loss=f"{record['loss']:.3f}")
+                    history.log(record)
+                    if callback:
+                        callback(record)
+                if step % cfg.eval_every == 0 or step == cfg.iterations:
+                    metrics = headline(run_eval())
+                if step % cfg.checkpoint_every == 0 or step == cfg.iterations:
+                    checkpoint(metrics)
+                if step >= cfg.iterations:
+                    break
+    except KeyboardInterrupt:
+        checkpoint(metrics)  # keep what was learned; `--resume` continues from here
+        bar.close()
+        raise
+    bar.close()
+    return unwrap(model), history.records
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m mqt_lite.train", description=__doc__.split("\n")[0],
+                                epilog="Any config field can be overridden: --lr=0.01 --num_queries=8 --tasks=semseg,depth")
+    p.add_argument("--preset", default="tiny-synthetic", help="a name in mqt_lite.PRESETS")
+    p.add_argument("--out", help="folder for checkpoints and history")
+    p.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly where it stopped")
+    p.add_argument("--data", choices=["synthetic", "nyud", "pascal"], help="dataset (default: the preset's)")
+    p.add_argument("--data-root", help="folder of NYUD_MT or PASCAL_MT")
+    p.add_argument("--no-progress", action="store_true")
+    args, rest = p.parse_known_args(argv)
+    try:
+        overrides = parse_overrides(rest)
+        if args.data:
+            overrides["dataset"] = args.data
+        if args.data_root:
+            overrides["data_root"] = args.data_root
+        get_config(args.preset, **overrides)  # bad preset or value: a usage error, not a traceback
+    except ValueError as e:
+        p.error(str(e))
+    if args.resume:
+        if overrides:
+            p.error(f"--resume continues a run with its own config; drop the overrides {sorted(overrides)}")
+        args.out = args.resume
+    if not args.out:
+        p.error("--out DIR is required (checkpoints and history go there)")
+    try:
+        model, history = train(args.preset, args.out, resume=bool(args.resume), progress=not args.no_progress,
+                               **overrides)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; checkpoint saved. Continue with: python -m mqt_lite.train --resume {args.out}",
+              file=sys.stderr)
+        return 130
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    evals = [r for r in history if r["split"] == "val"]
+    if evals and int(os.environ.get("RANK", "0")) == 0:
+        print(f"final validation metrics (step {evals[-1]['step']}), checkpoint in {args.out}:")
+        print(json.dumps({k: v for k, v in evals[-1].items() if k not in ("step", "split")}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
