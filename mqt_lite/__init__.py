@@ -1,6 +1,17 @@
-"""mqt_lite: the Multi-Query Transformer (MQTransformer) for multi-task dense prediction, small and readable."""
+"""mqt_lite: the Multi-Query Transformer (MQTransformer) for multi-task dense prediction, small and readable.
+
+    import mqt_lite
+    model = mqt_lite.load_pretrained("tiny-synthetic")         # bundled, offline
+    preds = model.predict(image)                               # {task: np.ndarray}
+    model = mqt_lite.build_model("hrnet18-nyud", num_queries=32)
+    from mqt_lite.train import train; model, history = train("tiny-synthetic", out="runs/tiny")
+"""
+from .checkpoint import load_checkpoint, load_pretrained, save_checkpoint
 from .config import PRESETS, MQTConfig, get_config
+from .model import MultiTaskModel, build_model
 from .tasks import CLASS_NAMES, DATASET_TASKS, TASKS, Task, class_names
 
 __version__ = "0.1.0"
-__all__ = ["PRESETS", "MQTConfig", "get_config", "TASKS", "Task", "CLASS_NAMES", "DATASET_TASKS", "class_names"]
+__all__ = ["PRESETS", "MQTConfig", "get_config", "TASKS", "Task", "CLASS_NAMES", "DATASET_TASKS", "class_names",
+           "build_model", "MultiTaskModel", "load_pretrained", "load_checkpoint", "save_checkpoint"]
+

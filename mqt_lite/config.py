@@ -156,8 +156,8 @@ def _swin(variant: str, size: tuple[int, int]) -> dict[str, Any]:
 
 
 PRESETS: dict[str, MQTConfig] = {
-    # Our CPU model for the synthetic world: HRNet-18 (small, v1) and a narrow head; about 12k training
-    # images (900 steps of 12), AdamW, 13 minutes on a 2-core CPU.
+    # Our CPU model for the synthetic world: HRNet-18 (small, v1), a narrow head, AdamW, about 11k training
+    # images (900 steps of 12). The README gives its training time and metrics as measured.
     "tiny-synthetic": MQTConfig(
         name="tiny-synthetic", dataset="synthetic", tasks=DATASET_TASKS["synthetic"], image_size=(128, 128),
         backbone="hrnet_w18_small", backbone_kwargs=_HRNET, dim=64, num_heads=4, num_queries=32, mlp_ratio=2.0,
