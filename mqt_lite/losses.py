@@ -1,12 +1,15 @@
-"""Task losses and their weighted sum (paper Sec. III-C, eq. 9; weights in `TASKS`).
+"""Task losses and their weighted sum (paper Sec. III-C, eq. 9; weights are `TASKS[t].loss_weight`).
 
-semseg, parts: cross-entropy, 255 ignored.  sal: binary cross-entropy on one logit (the two-class form of the
-paper's cross-entropy), 255 ignored.  edge: balanced BCE with positive weight w (0.95 by default, as ATRC):
--[w y log p + (1 - w)(1 - y) log(1 - p)].  depth: L1 over valid pixels (target > 0).  normals: L1 between the
-L2-normalised prediction and the target over valid pixels (target not all-zero).
+    semseg, parts   cross-entropy over K classes, 255 ignored
+    sal             binary cross-entropy on one logit, 255 ignored: the paper's cross-entropy in its two-class form
+    edge            balanced BCE, -[w y log p + (1 - w)(1 - y) log(1 - p)], w = 0.95 (ATRC; 0.8 is also used on NYUD)
+    depth           L1 in metres over valid pixels (target > 0)
+    normals         L1 between the L2-normalised prediction and the target over valid pixels (target not all-zero),
+                    averaged over the x, y, z components as in ATRC
 
-Every loss is a mean over the valid pixels of the batch. A batch without any valid pixel for a task gives a
-loss of exactly 0 that still carries a (zero) gradient: no NaN, no special case in the training loop.
+Every loss is a mean over the valid pixels of the batch. A batch with no valid pixel for a task gives exactly 0
+with a (zero) gradient, never NaN: the training loop needs no special case. Which loss a task uses is decided in
+`Task.make_loss` (tasks.py).
 """
 from __future__ import annotations
 
@@ -16,96 +19,98 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .tasks import TASKS
-
-IGNORE = 255
+from .tasks import IGNORE, TASKS
 
 
-def _masked_mean(values: Tensor, valid: Tensor) -> Tensor:
-    """Mean of `values` over `valid` pixels; 0 (with a graph) when there are none."""
-    return (values * valid).sum() / valid.sum().clamp(min=1)
+def masked_mean(values: Tensor, valid: Tensor) -> Tensor:
+    """Mean of `values` over the `valid` elements; 0 with a zero gradient when there are none."""
+    return torch.where(valid, values, 0).sum() / valid.sum().clamp(min=1)
+
+
+def check_sizes(output: Tensor, target: Tensor, expected: str) -> None:
+    """ValueError naming both shapes unless output is (B, K, H, W) with the target's batch and spatial size."""
+    if output.ndim != 4 or output.shape[0] != target.shape[0] or output.shape[-2:] != target.shape[-2:]:
+        raise ValueError(f"expected output (B,K,H,W) and target {expected} of the same batch and spatial size, "
+                         f"got output {tuple(output.shape)} and target {tuple(target.shape)}")
 
 
 class CrossEntropy(nn.Module):
-    """Per-pixel cross-entropy over K classes; output (B, K, H, W), target (B, H, W) int, 255 = ignore."""
+    """Per-pixel cross-entropy. output (B, K, H, W) logits, target (B, H, W) int64, `ignore_index` skipped."""
+
+    def __init__(self, ignore_index: int = IGNORE) -> None:
+        super().__init__()
+        self.ignore_index = ignore_index
 
     def forward(self, output: Tensor, target: Tensor) -> Tensor:
-        valid = target != IGNORE
-        ce = F.cross_entropy(output, target.masked_fill(~valid, 0).long(), reduction="none")
-        return _masked_mean(ce, valid)
+        check_sizes(output, target, "(B,H,W)")
+        valid = target != self.ignore_index
+        ce = F.cross_entropy(output, target.masked_fill(~valid, 0).long(), reduction="none")  # (B, H, W)
+        return masked_mean(ce, valid)
 
 
-class BalancedBCE(nn.Module):
-    """Binary cross-entropy on one logit; output (B, 1, H, W), target (B, H, W) in {0, 1, 255}.
+class BinaryCrossEntropy(nn.Module):
+    """BCE with logits on one channel. output (B, 1, H, W), target (B, H, W) in {0, 1, 255}, 255 skipped.
 
-    pos_weight w weighs positives by w and negatives by 1 - w (0.5 = plain BCE up to a factor 2).
+    pos_weight None: plain BCE -[y log p + (1 - y) log(1 - p)] (saliency). pos_weight w: balanced BCE
+    -[w y log p + (1 - w)(1 - y) log(1 - p)] (boundaries). log p and log(1 - p) come from logsigmoid for stability.
     """
 
-    def __init__(self, pos_weight: float = 0.5) -> None:
+    def __init__(self, pos_weight: float | None = None) -> None:
         super().__init__()
         self.pos_weight = pos_weight
 
     def forward(self, output: Tensor, target: Tensor) -> Tensor:
-        logit = output[:, 0]
-        valid = target != IGNORE
-        y = (target == 1).float()
-        w = self.pos_weight
-        loss = -(w * y * F.logsigmoid(logit) + (1 - w) * (1 - y) * F.logsigmoid(-logit))
-        return _masked_mean(loss, valid)
-
-
-class SaliencyBCE(BalancedBCE):
-    """Plain binary cross-entropy (unweighted) for saliency."""
-
-    def __init__(self) -> None:
-        super().__init__(pos_weight=0.5)
-
-    def forward(self, output: Tensor, target: Tensor) -> Tensor:
-        return 2 * super().forward(output, target)  # 0.5 / 0.5 weights -> standard BCE
+        check_sizes(output, target, "(B,H,W)")
+        if output.shape[1] != 1:
+            raise ValueError(f"expected output (B,1,H,W) for a binary task, got {tuple(output.shape)}")
+        logit, valid, y = output[:, 0], target != IGNORE, (target == 1).to(output.dtype)
+        w_pos, w_neg = (1.0, 1.0) if self.pos_weight is None else (self.pos_weight, 1 - self.pos_weight)
+        loss = -(w_pos * y * F.logsigmoid(logit) + w_neg * (1 - y) * F.logsigmoid(-logit))
+        return masked_mean(loss, valid)
 
 
 class DepthL1(nn.Module):
-    """L1 in metres over valid pixels; output (B, 1, H, W), target (B, 1, H, W) or (B, H, W), 0 = invalid."""
+    """L1 in metres over valid pixels. output (B, 1, H, W), target (B, 1, H, W) or (B, H, W), 0 = invalid."""
 
     def forward(self, output: Tensor, target: Tensor) -> Tensor:
+        check_sizes(output, target, "(B,1,H,W)")
+        if output.shape[1] != 1 or target.numel() != output.numel():
+            raise ValueError(f"expected output (B,1,H,W) and target (B,1,H,W), got output {tuple(output.shape)} "
+                             f"and target {tuple(target.shape)}")
         target = target.reshape(output.shape)
-        return _masked_mean((output - target).abs(), (target > 0).float())
+        return masked_mean((output - target).abs(), target > 0)
 
 
 class NormalsL1(nn.Module):
-    """L1 between the unit-normalised prediction and the target; (B, 3, H, W); all-zero target = invalid."""
+    """L1 between the L2-normalised prediction and the target. output, target (B, 3, H, W); all-zero = invalid."""
 
     def forward(self, output: Tensor, target: Tensor) -> Tensor:
-        valid = (target.abs().sum(1, keepdim=True) > 0).float()  # (B, 1, H, W)
-        pred = F.normalize(output, dim=1)
-        return _masked_mean((pred - target).abs().sum(1, keepdim=True), valid) / 3  # mean over x, y, z
-
-
-LOSSES = {"labels": CrossEntropy, "depth": DepthL1, "normals": NormalsL1}
-
-
-def make_loss(task: str, edge_pos_weight: float = 0.95) -> nn.Module:
-    """The loss module of a task (sal and edge are both binary: saliency plain, boundaries balanced)."""
-    kind = TASKS[task].kind
-    if kind == "binary":
-        return BalancedBCE(edge_pos_weight) if TASKS[task].metric == "odsF" else SaliencyBCE()
-    return LOSSES[kind]()
+        check_sizes(output, target, "(B,3,H,W)")
+        if output.shape[1] != 3 or target.shape != output.shape:
+            raise ValueError(f"expected output and target (B,3,H,W), got output {tuple(output.shape)} "
+                             f"and target {tuple(target.shape)}")
+        valid = (target != 0).any(1, keepdim=True).expand_as(target)  # (B, 3, H, W): every component of a pixel
+        return masked_mean((F.normalize(output, dim=1) - target).abs(), valid)
 
 
 class MultiTaskLoss(nn.Module):
-    """sum_t w_t L_t with w_t = TASKS[t].loss_weight (eq. 9). forward -> (total, {task: unweighted L_t})."""
+    """Eq. 9: total = sum_t w_t L_t with w_t = TASKS[t].loss_weight.
+
+    forward(outputs {task: (B, K_t, H, W)}, batch {task: target, ...}) -> (total, {task: L_t}); the per-task
+    dict holds the UNweighted losses (for logging).
+    """
 
     def __init__(self, tasks: Sequence[str], edge_pos_weight: float = 0.95) -> None:
         super().__init__()
-        self.losses = nn.ModuleDict({t: make_loss(t, edge_pos_weight) for t in tasks})
+        self.losses = nn.ModuleDict({t: TASKS[t].make_loss(edge_pos_weight) for t in tasks})
 
     def forward(self, outputs: dict[str, Tensor], batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         per_task = {}
         for t, loss in self.losses.items():
             out, target = outputs[t], batch[t]
             if out.shape[-2:] != target.shape[-2:]:
-                raise ValueError(f"{t}: output of spatial size {tuple(out.shape[-2:])} does not match the target's "
-                                 f"{tuple(target.shape[-2:])} (output {tuple(out.shape)}, target {tuple(target.shape)})")
+                raise ValueError(f"{t}: output {tuple(out.shape)} and target {tuple(target.shape)} differ in "
+                                 "spatial size (the model must output at input size)")
             per_task[t] = loss(out, target)
         total = sum(TASKS[t].loss_weight * v for t, v in per_task.items())
         return total, per_task

@@ -84,7 +84,7 @@ def test_checkpoint_round_trip_and_bad_checkpoints(tmp_path):
     assert loaded.card["step"] == 5 and loaded.card["metrics"] == {"semseg": 1.0}
     assert not list((tmp_path / "ok").glob("*.tmp"))  # atomic writes leave no temporaries
 
-    with pytest.raises(FileNotFoundError, match="missing model.safetensors, checkpoint.json"):
+    with pytest.raises(FileNotFoundError, match="missing checkpoint.json, model.safetensors"):
         load_checkpoint(tmp_path / "nowhere")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "checkpoint.json").write_text((tmp_path / "ok" / "checkpoint.json").read_text())

@@ -1,0 +1,92 @@
+"""Losses (mqt_lite/losses.py): values on hand examples, masking, gradients, weights from TASKS."""
+import math
+
+import pytest
+import torch
+
+from mqt_lite.losses import BinaryCrossEntropy, CrossEntropy, DepthL1, MultiTaskLoss, NormalsL1
+from mqt_lite.tasks import TASKS
+
+CONFIDENT = 30.0  # logit margin of a "very confident" prediction
+
+
+def test_cross_entropy_confident_correct_is_near_zero_and_ignore_skipped():
+    target = torch.tensor([[[0, 2], [1, 255]]])
+    out = torch.zeros(1, 3, 2, 2)
+    out.scatter_(1, target.clamp(max=2)[:, None], CONFIDENT)
+    out[0, :, 1, 1] = torch.tensor([CONFIDENT, 0, 0])  # wrong at the ignored pixel: must not count
+    assert CrossEntropy()(out, target) < 1e-9
+    # uniform logits: -log(1/3) per valid pixel
+    assert CrossEntropy()(torch.zeros(1, 3, 2, 2), target) == pytest.approx(math.log(3))
+
+
+def test_bce_plain_and_balanced_hand_computed():
+    # logit 0 -> p = 0.5: plain BCE = log 2 for y = 0 and 1; balanced (w = 0.95): y=1 -> 0.95 log 2, y=0 -> 0.05 log 2
+    out, pos, neg = torch.zeros(1, 1, 1, 2), torch.tensor([[[1, 255]]]), torch.tensor([[[0, 255]]])
+    assert BinaryCrossEntropy()(out, pos) == pytest.approx(math.log(2))
+    assert BinaryCrossEntropy(0.95)(out, pos) == pytest.approx(0.95 * math.log(2))
+    assert BinaryCrossEntropy(0.95)(out, neg) == pytest.approx(0.05 * math.log(2))
+    # confident and correct: ~0, and stable for huge logits (logsigmoid)
+    assert BinaryCrossEntropy(0.95)(torch.full((1, 1, 1, 2), 1e4), torch.tensor([[[1, 1]]])) == 0
+
+
+def test_l1_losses_zero_on_perfect_and_masked():
+    depth = torch.tensor([[[[1.0, 0.0], [2.0, 3.0]]]])  # one invalid pixel
+    pred = depth.clone()
+    pred[0, 0, 0, 1] = 100.0  # error at the invalid pixel does not count
+    assert DepthL1()(pred, depth) == 0
+    assert DepthL1()(pred + 1, depth[:, 0]) == pytest.approx(1.0)  # (B,H,W) target accepted
+    n = torch.nn.functional.normalize(torch.randn(2, 3, 4, 4), dim=1)
+    assert NormalsL1()(5 * n, n) == pytest.approx(0.0, abs=1e-6)  # the prediction is normalised first
+    # hand: prediction (1,0,0) vs target (0,1,0): |1| + |1| + 0 over 3 components -> 2/3
+    assert NormalsL1()(torch.tensor([1.0, 0, 0]).view(1, 3, 1, 1), torch.tensor([0.0, 1, 0]).view(1, 3, 1, 1)) == \
+        pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("loss, out_shape, target", [
+    (CrossEntropy(), (2, 4, 3, 3), torch.full((2, 3, 3), 255)),
+    (BinaryCrossEntropy(), (2, 1, 3, 3), torch.full((2, 3, 3), 255)),
+    (BinaryCrossEntropy(0.95), (2, 1, 3, 3), torch.full((2, 3, 3), 255)),
+    (DepthL1(), (2, 1, 3, 3), torch.zeros(2, 1, 3, 3)),
+    (NormalsL1(), (2, 3, 3, 3), torch.zeros(2, 3, 3, 3)),
+])
+def test_no_valid_pixel_gives_zero_with_zero_gradient(loss, out_shape, target):
+    out = torch.randn(out_shape, requires_grad=True)
+    value = loss(out, target)
+    value.backward()
+    assert value == 0 and torch.isfinite(value)
+    assert out.grad is not None and torch.equal(out.grad, torch.zeros_like(out))
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_every_task_loss_is_finite_with_gradient(task):
+    out = torch.randn(2, TASKS[task].channels("synthetic"), 5, 6, requires_grad=True)
+    target = {"labels": torch.randint(0, out.shape[1], (2, 5, 6)), "binary": torch.randint(0, 2, (2, 5, 6)),
+              "depth": torch.rand(2, 1, 5, 6) + 0.1, "normals": torch.randn(2, 3, 5, 6)}[TASKS[task].kind]
+    value = TASKS[task].make_loss()(out, target)
+    value.backward()
+    assert torch.isfinite(value) and value > 0 and out.grad.abs().sum() > 0
+
+
+def test_multitask_total_uses_task_weights():
+    tasks = ["semseg", "parts", "sal", "normals", "depth", "edge"]
+    g = torch.Generator().manual_seed(0)
+    outputs = {t: torch.randn(2, TASKS[t].channels("synthetic"), 4, 4, generator=g) for t in tasks}
+    batch = {"semseg": torch.randint(0, 6, (2, 4, 4), generator=g),
+             "parts": torch.randint(0, 4, (2, 4, 4), generator=g),
+             "sal": torch.randint(0, 2, (2, 4, 4), generator=g), "edge": torch.randint(0, 2, (2, 4, 4), generator=g),
+             "normals": torch.randn(2, 3, 4, 4, generator=g), "depth": torch.rand(2, 1, 4, 4, generator=g)}
+    total, per_task = MultiTaskLoss(tasks)(outputs, batch)
+    assert set(per_task) == set(tasks)
+    assert total == pytest.approx(sum(TASKS[t].loss_weight * per_task[t] for t in tasks))
+    # the edge loss is the balanced one, saliency the plain one
+    assert per_task["edge"] == pytest.approx(BinaryCrossEntropy(0.95)(outputs["edge"], batch["edge"]))
+    assert per_task["sal"] == pytest.approx(BinaryCrossEntropy()(outputs["sal"], batch["sal"]))
+
+
+def test_size_mismatch_raises_with_both_shapes():
+    with pytest.raises(ValueError, match=r"\(2, 4, 8, 8\).*\(2, 4, 4\)"):
+        MultiTaskLoss(["semseg"])({"semseg": torch.randn(2, 4, 8, 8)},
+                                  {"semseg": torch.zeros(2, 4, 4, dtype=torch.long)})
+    with pytest.raises(ValueError, match=r"\(B,1,H,W\)"):
+        BinaryCrossEntropy()(torch.randn(2, 2, 4, 4), torch.zeros(2, 4, 4, dtype=torch.long))
