@@ -152,7 +152,7 @@ TASKS: dict[str, Task] = {
     t.name: t
     for t in (
         Task("semseg", "Semantic segmentation", "labels", 1.0, "mIoU", False),
-        Task("parts", "Human parts", "labels", 2.0, "mIoU", False),
+        Task("parts", "Part segmentation", "labels", 2.0, "mIoU", False),
         Task("sal", "Saliency", "binary", 5.0, "maxF", False),
         Task("normals", "Surface normals", "normals", 10.0, "mErr", True),
         Task("depth", "Depth", "depth", 1.0, "rmse", True),

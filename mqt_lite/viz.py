@@ -9,8 +9,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .data.schema import IGNORE_INDEX
-from .tasks import DATASET_TASKS, TASKS, class_names
+from .tasks import DATASET_TASKS, TASKS
 
 LEGEND_FONTSIZE = 7
 PANEL_INCHES = 2.2  # side of one image panel
@@ -34,39 +33,14 @@ def to_display(sample: dict[str, Any]) -> dict[str, np.ndarray]:
 
 def colourise(array: np.ndarray, task: str, dataset: str) -> np.ndarray:
     """(H, W) labels/probabilities/depth or (3, H, W) normals -> (H, W, 3) uint8 via the task's colouriser."""
-    t = TASKS[task]
-    if hasattr(t, "colourise"):
-        return t.colourise(array, dataset)
-    return _colourise_with_colormaps(array, task, dataset)
-
-
-def _colourise_with_colormaps(array: np.ndarray, task: str, dataset: str) -> np.ndarray:
-    """Stand-in until tasks.py provides Task.colourise: matplotlib colormaps, ignored/invalid pixels black."""
-    import matplotlib
-
-    kind = TASKS[task].kind
-    if kind == "normals":
-        rgb = (np.clip(array.transpose(1, 2, 0), -1, 1) + 1) / 2
-        rgb[(array == 0).all(0)] = 0
-    elif kind == "labels":
-        k = len(class_names(dataset, task))
-        rgb = matplotlib.colormaps["tab20" if k <= 20 else "gist_ncar"].resampled(k)(np.minimum(array, k - 1))[..., :3]
-        rgb[array == IGNORE_INDEX] = 0
-    else:  # binary maps in [0, 1], depth in metres
-        valid = array > 0 if kind == "depth" else array != IGNORE_INDEX
-        lo, hi = (array[valid].min(), array[valid].max()) if kind == "depth" and valid.any() else (0.0, 1.0)
-        cmap = matplotlib.colormaps["viridis_r" if kind == "depth" else "gray"]
-        rgb = cmap((array - lo) / max(hi - lo, 1e-6))[..., :3]
-        rgb[~valid] = 0
-    return (rgb * 255 + 0.5).astype(np.uint8)
+    return TASKS[task].colourise(array, dataset)
 
 
 def legend_entries(task: str, dataset: str, present: np.ndarray | None = None) -> list[tuple[str, np.ndarray]]:
     """(class name, RGB in [0, 1]) for a label task, from the colouriser itself; only `present` labels if given."""
-    names = class_names(dataset, task)
-    colours = colourise(np.arange(len(names), dtype=np.uint8)[None], task, dataset)[0] / 255
-    keep = range(len(names)) if present is None else [int(i) for i in np.unique(present) if i < len(names)]
-    return [(names[i], colours[i]) for i in keep]
+    entries = TASKS[task].legend(dataset)
+    keep = range(len(entries)) if present is None else [int(i) for i in np.unique(present) if i < len(entries)]
+    return [(entries[i][0], np.array(entries[i][1]) / 255) for i in keep]
 
 
 def _title(task: str, array: np.ndarray) -> str:

@@ -31,7 +31,7 @@ def test_show_sample_numpy_row_titles_and_legends(rows):
     by_title = {ax.get_title().split("\n")[0]: ax for ax in axes}
     present = {CLASS_NAMES["synthetic"]["semseg"][i] for i in np.unique(rows[0]["semseg"])}
     assert set(legend_texts(by_title["Semantic segmentation"])) == present
-    assert "background" in legend_texts(by_title["Human parts"])
+    assert "background" in legend_texts(by_title["Part segmentation"])
     assert "m" in by_title["Depth"].get_title()
     matplotlib.pyplot.close(fig)
 
