@@ -15,13 +15,14 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from .config import MQTConfig
 from .metrics import delta_m, make_metrics
-from .tasks import TASKS
+from .tasks import IGNORE, TASKS
 
 
 def val_loader(cfg: MQTConfig, split: str = "val", num_images: int | None = None, rank: int = 0,
@@ -64,17 +65,55 @@ def evaluate(model: nn.Module, loader: torch.utils.data.DataLoader, device: torc
     return results
 
 
+class TrivialModel(nn.Module):
+    """The same prediction at every pixel: the training split's majority class, mean depth and mean normal,
+    and "no saliency / no boundary" (probability ~0). What a model must beat to have learned anything."""
+
+    BACKGROUND_LOGIT = -20.0  # sigmoid(-20) ~ 2e-9: every pixel background
+
+    def __init__(self, cfg: MQTConfig, num_images: int = 200) -> None:
+        from .data import as_numpy, load_dataset
+
+        super().__init__()
+        self.cfg = cfg
+        kwargs = {"num_images": num_images, "size": cfg.image_size} if cfg.dataset == "synthetic" else {}
+        ds = load_dataset(cfg.dataset, "train", root=cfg.data_root or None, **kwargs)
+        rows = [as_numpy(ds[i], cfg.tasks) for i in range(min(num_images, len(ds)))]
+        self.constants: dict[str, torch.Tensor] = {}
+        for t in cfg.tasks:
+            task, values = TASKS[t], [r[t] for r in rows]
+            if task.kind == "labels":
+                k = task.channels(cfg.dataset)
+                counts = sum(np.bincount(v[v != IGNORE].ravel(), minlength=k)[:k] for v in values)
+                c = torch.full((k,), -1.0)
+                c[int(np.argmax(counts))] = 1.0  # argmax -> the majority class
+            elif task.kind == "binary":
+                c = torch.tensor([self.BACKGROUND_LOGIT])
+            elif task.kind == "depth":
+                c = torch.tensor([float(np.mean(np.concatenate([v[v > 0] for v in values])))])
+            else:  # normals: the mean valid vector, normalised by postprocess
+                c = torch.from_numpy(np.mean(np.concatenate(
+                    [v.reshape(3, -1)[:, np.abs(v).sum(0).ravel() > 0] for v in values], axis=1), axis=1)).float()
+            self.constants[t] = c
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        B, _, H, W = images.shape
+        return {t: c.view(1, -1, 1, 1).expand(B, -1, H, W) for t, c in self.constants.items()}
+
+
 def headline(results: dict[str, dict[str, float]]) -> dict[str, float]:
     """{task: {metric: value}} -> {task: headline value} (mIoU, rmse, mErr, maxF, odsF)."""
     return {t: r[TASKS[t].metric] for t, r in results.items()}
 
 
-def format_table(results: dict[str, dict[str, float]], single: dict[str, float] | None = None) -> str:
-    lines = [f"{'task':8s} {'metric':6s} {'value':>9s}" + ("  single-task" if single else "")]
+def format_table(results: dict[str, dict[str, float]], **columns: dict[str, float] | None) -> str:
+    """Headline metric per task, with extra columns of headline values (e.g. single_task=..., trivial=...)."""
+    columns = {k: v for k, v in columns.items() if v}
+    lines = [f"{'task':8s} {'metric':6s} {'model':>9s}" + "".join(f" {k.replace('_', '-'):>11s}" for k in columns)]
     for t, r in results.items():
         key = TASKS[t].metric
         arrow = "lower is better" if TASKS[t].lower_is_better else "higher is better"
-        extra = f"  {single[t]:11.4f}" if single and t in single else ""
+        extra = "".join(f" {c[t]:11.4f}" if t in c else f" {'-':>11s}" for c in columns.values())
         lines.append(f"{t:8s} {key:6s} {r[key]:9.4f}{extra}   ({arrow})")
     return "\n".join(lines)
 
@@ -117,6 +156,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--device", default="cpu")
     p.add_argument("--single-task", nargs="+", default=[],
                    help="single-task baselines (checkpoint folders or a JSON {task: metric}) for delta_m")
+    p.add_argument("--trivial", action="store_true",
+                   help="also score constant predictions (majority class, mean depth, mean normal, background)")
     p.add_argument("--json", action="store_true", help="print the results as JSON only")
     args = p.parse_args(argv)
     path = Path(args.checkpoint)
@@ -129,12 +170,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if single is not None:
         report["single_task"] = single
         report["delta_m"] = delta_m(report["headline"], single, model.cfg.tasks)
+    if args.trivial:
+        report["trivial"] = headline(_evaluate_checkpoint(TrivialModel(model.cfg), args))
     if args.json:
         json.dump(report, sys.stdout, indent=2)
         print()
     else:
         print(f"{report['checkpoint']} ({report['preset']}) on {report['dataset']} {args.split}")
-        print(format_table(results, single))
+        print(format_table(results, single_task=single, trivial=report.get("trivial")))
         if single is not None:
             print(f"delta_m vs single-task: {report['delta_m']:+.2f} %")
     return report

@@ -121,13 +121,15 @@ def test_cli_train_then_evaluate_json(tmp_path):
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "history.jsonl").is_file() and read_card(tmp_path)["step"] == 4
     r = _run([sys.executable, "-m", "mqt_lite.evaluate", "--checkpoint", str(tmp_path), "--json",
-              "--num-images", "4", "--single-task", str(tmp_path)])
+              "--num-images", "4", "--single-task", str(tmp_path), "--trivial"])
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     expected = {"semseg": "mIoU", "parts": "mIoU", "sal": "maxF", "normals": "mErr", "depth": "rmse", "edge": "odsF"}
     for task, metric in expected.items():
         assert metric in report["metrics"][task]
     assert report["delta_m"] == pytest.approx(0.0)  # a model against itself
+    trivial = report["trivial"]  # constant predictions: nothing detected, mean depth/normal
+    assert set(trivial) == set(expected) and trivial["sal"] == 0.0 and trivial["edge"] == 0.0
 
 
 @pytest.mark.slow
