@@ -61,6 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iterations", type=int, help="override the training budget (tests use a tiny one)")
     p.add_argument("--image-size", type=int, help="override the scene size (tests use a tiny one)")
     p.add_argument("--val-size", type=int, help="override the number of validation scenes")
+    p.add_argument("--train-size", type=int, help="override the number of training scenes")
 
 
 def variant_costs(overrides: dict[str, Any], size: tuple[int, int]) -> dict[str, float]:
@@ -69,7 +70,7 @@ def variant_costs(overrides: dict[str, Any], size: tuple[int, int]) -> dict[str,
     from .complexity import count_flops
 
     with torch.device("meta"):
-        model = build_model("tiny-synthetic", **overrides)
+        model = build_model("tiny-synthetic", **overrides).eval()
         x = torch.empty(1, 3, *size)
     flops, _ = count_flops(lambda: model(x))
     return {"params_m": sum(p.numel() for p in model.parameters()) / 1e6, "gflops": flops / 1e9}
@@ -126,6 +127,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         budget["image_size"] = (args.image_size, args.image_size)
     if args.val_size:
         budget["val_size"] = args.val_size
+    if args.train_size:
+        budget["train_size"] = args.train_size
     seeds = range(1 if args.quick else args.seeds)
     names = args.variants.split(",") if args.variants else list(QUICK_VARIANTS if args.quick else VARIANTS)
     unknown = [n for n in names if n not in VARIANTS]
