@@ -135,7 +135,7 @@ def test_cli_train_then_evaluate_json(tmp_path):
 @pytest.mark.slow
 def test_torchrun_two_processes_gloo_identical_weights(tmp_path):
     worker = ROOT / "tests" / "ddp_worker.py"
-    r = _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=0",
+    r = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
               str(worker), str(tmp_path)])
     assert r.returncode == 0, r.stderr[-3000:]
     w0, w1 = load_file(str(tmp_path / "rank0.safetensors")), load_file(str(tmp_path / "rank1.safetensors"))
