@@ -28,14 +28,9 @@ from .tasks import IGNORE, TASKS
 def val_loader(cfg: MQTConfig, split: str = "val", num_images: int | None = None, rank: int = 0,
                world: int = 1, batch_size: int | None = None) -> torch.utils.data.DataLoader:
     """The evaluation loader of a config's dataset: padded to `eval_size`, this rank's shard only."""
-    from .data import MultiTaskDataset, load_dataset
+    from .data import MultiTaskDataset, load_split
 
-    kwargs: dict[str, Any] = {}
-    if cfg.dataset == "synthetic":
-        kwargs = {"num_images": num_images or cfg.val_size, "size": cfg.image_size}
-    ds = load_dataset(cfg.dataset, split, root=cfg.data_root or None, **kwargs)
-    if num_images and cfg.dataset != "synthetic":
-        ds = ds.select(range(min(num_images, len(ds))))
+    ds = load_split(cfg, split, num_images)
     data = MultiTaskDataset(ds, cfg.tasks, size=cfg.eval_size, train=False, seed=cfg.seed)
     shard = list(range(rank, len(data), world))  # disjoint shards that cover the split
     return torch.utils.data.DataLoader(data, batch_size=batch_size or cfg.batch_size, sampler=shard,
@@ -72,12 +67,11 @@ class TrivialModel(nn.Module):
     BACKGROUND_LOGIT = -20.0  # sigmoid(-20) ~ 2e-9: every pixel background
 
     def __init__(self, cfg: MQTConfig, num_images: int = 200) -> None:
-        from .data import as_numpy, load_dataset
+        from .data import as_numpy, load_split
 
         super().__init__()
         self.cfg = cfg
-        kwargs = {"num_images": num_images, "size": cfg.image_size} if cfg.dataset == "synthetic" else {}
-        ds = load_dataset(cfg.dataset, "train", root=cfg.data_root or None, **kwargs)
+        ds = load_split(cfg, "train", num_images)
         rows = [as_numpy(ds[i], cfg.tasks) for i in range(min(num_images, len(ds)))]
         self.constants: dict[str, torch.Tensor] = {}
         for t in cfg.tasks:

@@ -56,11 +56,9 @@ def init_distributed() -> tuple[int, int, int]:
 
 
 def train_dataset(cfg: MQTConfig) -> torch.utils.data.Dataset:
-    from .data import MultiTaskDataset, load_dataset
+    from .data import MultiTaskDataset, load_split
 
-    kwargs = {"num_images": cfg.train_size, "size": cfg.image_size} if cfg.dataset == "synthetic" else {}
-    ds = load_dataset(cfg.dataset, "train", root=cfg.data_root or None, **kwargs)
-    return MultiTaskDataset(ds, cfg.tasks, size=cfg.image_size, train=True, seed=cfg.seed)
+    return MultiTaskDataset(load_split(cfg, "train"), cfg.tasks, size=cfg.image_size, train=True, seed=cfg.seed)
 
 
 def epoch_order(n: int, seed: int, epoch: int, rank: int, world: int) -> list[int]:

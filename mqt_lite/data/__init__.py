@@ -48,3 +48,13 @@ __all__ = [
     "MultiTaskDataset", "as_numpy", "denormalize", "label_boundaries", "load_dataset", "load_nyud", "load_pascal",
     "make_synthetic", "normalize_image", "render_scene", "scene_rng",
 ]
+
+
+def load_split(cfg: MQTConfig, split: str, num_images: int | None = None):
+    """A config's dataset split: the synthetic world at the config's image size and split size (or the first
+    `num_images` scenes), or the real dataset in `cfg.data_root` (its first `num_images` images)."""
+    if cfg.dataset == "synthetic":
+        default = cfg.train_size if split == "train" else cfg.val_size
+        return load_dataset("synthetic", split, num_images=num_images or default, size=cfg.image_size)
+    ds = load_dataset(cfg.dataset, split, root=cfg.data_root or None)
+    return ds.select(range(min(num_images, len(ds)))) if num_images else ds
