@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
 
 from ..checkpoint import atomic_write
 from ..config import get_config
@@ -62,18 +61,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-size", type=int, help="override the scene size (tests use a tiny one)")
     p.add_argument("--val-size", type=int, help="override the number of validation scenes")
     p.add_argument("--train-size", type=int, help="override the number of training scenes")
-
-
-def variant_costs(overrides: dict[str, Any], size: tuple[int, int]) -> dict[str, float]:
-    """Parameters (M) and GFLOPs (2 per MAC, one image) of a variant, counted on meta tensors."""
-    from ..model import build_model
-    from .complexity import count_flops
-
-    with torch.device("meta"):
-        model = build_model("tiny-synthetic", **overrides).eval()
-        x = torch.empty(1, 3, *size)
-    flops, _ = count_flops(lambda: model(x))
-    return {"params_m": sum(p.numel() for p in model.parameters()) / 1e6, "gflops": flops / 1e9}
 
 
 def summarise(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -119,6 +106,7 @@ def format_table(summary: dict[str, dict[str, Any]], tasks: tuple[str, ...]) -> 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from ..evaluate import evaluate, headline, val_loader
     from ..train import train
+    from .complexity import model_costs
 
     budget = dict(QUICK_BUDGET if args.quick else BUDGET)
     if args.iterations:
@@ -152,7 +140,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             train_s = time.time() - t
             res = evaluate(model, val_loader(model.cfg))
             results["runs"][key] = {"headline": headline(res), "metrics": res, "train_s": train_s,
-                                    "costs": variant_costs(VARIANTS[name], budget["image_size"])}
+                                    "costs": model_costs("tiny-synthetic", budget["image_size"], **VARIANTS[name])}
             atomic_write(out, lambda p: Path(p).write_text(json.dumps(results, indent=1)))
     results["summary"] = summarise(results)
     atomic_write(out, lambda p: Path(p).write_text(json.dumps(results, indent=1)))
