@@ -11,24 +11,28 @@ How it is computed:
   all thresholds at once: every pixel holds one bit per threshold (two uint64 words for 99 thresholds) and the
   deletion rule is a boolean formula, so one pass of numpy bit operations thins 99 binary images in parallel.
   Rows are processed in tiles so that settled regions are skipped.
-- Matching: the maximum number of one-to-one matches, i.e. a maximum-cardinality bipartite matching, solved as a
-  unit-capacity max-flow (scipy ``maximum_flow``, Dinic) on the sparse graph of (prediction, GT) pairs within the
-  radius. Predicted pixels with no GT pixel within the radius (one distance transform per image) never enter the
-  graph, and thresholds whose binarisation equals the previous one reuse its counts.
+- Matching: the maximum number of one-to-one matches, i.e. a maximum-cardinality bipartite matching, found by
+  Hopcroft-Karp (compiled with numba) on the sparse graph of (prediction, GT) pairs within the radius, gathered
+  once per image. Predicted pixels with no GT pixel within the radius (one distance transform per image) never
+  enter the graph; each threshold starts from the previous threshold's maximum matching (only the pixels that
+  switched off lose their match), so few augmenting paths remain to be found; thresholds whose binarisation
+  equals the previous one reuse its counts.
 
 Departures from SEISM: ``correspondPixels`` solves a min-cost assignment (CSA) in which unmatched pixels pay a large
 outlier cost; that maximises the number of matches too, up to its sparse outlier graph and tie-breaking, so our
 counts equal or slightly exceed it. scipy's ``maximum_bipartite_matching`` is not used: it took minutes on graphs
-without a perfect matching. The ground truth is used as given (not thinned), as in SEISM.
+without a perfect matching; a unit-capacity ``maximum_flow`` (Dinic) gave the same counts but was most of the time
+per image (``python -m mqt_lite.bench metrics`` times it). The ground truth is used as given (not thinned), as in
+SEISM.
 """
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import ndimage, sparse
-from scipy.sparse.csgraph import maximum_flow
+from scipy import ndimage
 
 BITS_PER_WORD = 64
 TILE_ROWS = 16  # rows thinned together: temporaries stay in cache and settled tiles are skipped
@@ -129,25 +133,93 @@ def neighbours(pred: np.ndarray, gt_ids: np.ndarray, offsets: np.ndarray) -> tup
     return has.sum(1), cand[has]  # row-major: each pixel's GT neighbours are contiguous
 
 
-def take_rows(degree: np.ndarray, flat: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The CSR rows `rows` of (degree, flat), again as (degree, flat)."""
-    start = np.cumsum(degree) - degree
-    lens = degree[rows]
-    return lens, flat[np.repeat(start[rows] - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())]
+def hopcroft_karp(indptr: np.ndarray, gt: np.ndarray, active: np.ndarray, mate_p: np.ndarray,
+                  mate_g: np.ndarray) -> int:
+    """Size of a maximum one-to-one matching of the active predicted pixels to GT pixels (Hopcroft & Karp 1973).
+
+    Args:
+        indptr, gt: the candidate pairs as CSR rows, predicted pixel p -> GT ids ``gt[indptr[p]:indptr[p + 1]]``.
+        active: (P,) bool, the predicted pixels on at this threshold; the others take no part.
+        mate_p, mate_g: (P,) and (n_gt,) int64, a matching to start from (-1 = unmatched), updated in place to a
+            maximum one. Starting from the previous threshold's matching leaves few augmenting paths to find.
+    Each phase finds shortest augmenting paths: a BFS from every free active pixel layers the alternating graph,
+    then a DFS along the layers (iterative, with a per-pixel edge pointer) augments vertex-disjoint paths.
+    O(E sqrt(V)); compiled by numba when it is installed.
+    """
+    P = len(indptr) - 1
+    for p in range(P):  # matches of pixels that are off at this threshold are dropped
+        if not active[p] and mate_p[p] >= 0:
+            mate_g[mate_p[p]] = -1
+            mate_p[p] = -1
+    unreached = P + 1
+    dist = np.empty(P, np.int64)
+    queue = np.empty(P, np.int64)
+    edge = np.empty(P, np.int64)  # next edge each pixel's DFS tries
+    stack_p = np.empty(P, np.int64)  # the DFS path: pixel i moves to pixel i+1 through GT pixel stack_g[i]
+    stack_g = np.empty(P, np.int64)
+    while True:
+        tail = 0
+        for p in range(P):
+            if active[p] and mate_p[p] < 0:
+                dist[p] = 0
+                queue[tail] = p
+                tail += 1
+            else:
+                dist[p] = unreached
+            edge[p] = indptr[p]
+        shortest, head = unreached, 0
+        while head < tail:  # BFS over layers shorter than the shortest augmenting path
+            p = queue[head]
+            head += 1
+            if dist[p] >= shortest:
+                break
+            for e in range(indptr[p], indptr[p + 1]):
+                q = mate_g[gt[e]]
+                if q < 0:
+                    shortest = min(shortest, dist[p] + 1)
+                elif dist[q] == unreached:
+                    dist[q] = dist[p] + 1
+                    queue[tail] = q
+                    tail += 1
+        if shortest == unreached:
+            break  # no augmenting path: the matching is maximum
+        for root in range(P):
+            if not active[root] or mate_p[root] >= 0 or dist[root] != 0:
+                continue
+            top = 0
+            stack_p[0] = root
+            while top >= 0:
+                u = stack_p[top]
+                if edge[u] == indptr[u + 1]:  # dead end for the rest of this phase
+                    dist[u] = unreached
+                    top -= 1
+                    continue
+                g = gt[edge[u]]
+                edge[u] += 1
+                q = mate_g[g]
+                if q < 0:  # augment: every pixel on the path takes the GT pixel it moved through
+                    stack_g[top] = g
+                    for i in range(top + 1):
+                        mate_p[stack_p[i]] = stack_g[i]
+                        mate_g[stack_g[i]] = stack_p[i]
+                    break
+                if dist[q] == dist[u] + 1:
+                    stack_g[top] = g
+                    top += 1
+                    stack_p[top] = q
+    matched = 0
+    for p in range(P):
+        matched += mate_p[p] >= 0
+    return matched
 
 
-def max_matching(degree: np.ndarray, gt: np.ndarray, n_gt: int) -> int:
-    """Size of a maximum one-to-one matching of predicted pixels to GT pixels, given as CSR rows (``neighbours``)."""
-    if gt.size == 0:
-        return 0
-    # Flow network: source 0 -> predicted 1..P -> GT P+1..P+n_gt -> sink, every capacity 1.
-    P = len(degree)
-    n = P + n_gt + 2
-    per_row = np.concatenate(([P], degree, np.ones(n_gt, np.int64), [0]))
-    indptr = np.concatenate(([0], np.cumsum(per_row))).astype(np.int32)
-    indices = np.concatenate((np.arange(1, P + 1), P + 1 + gt, np.full(n_gt, n - 1))).astype(np.int32)
-    graph = sparse.csr_array((np.ones(len(indices), np.int32), indices, indptr), shape=(n, n))
-    return int(maximum_flow(graph, 0, n - 1, method="dinic").flow_value)
+try:
+    import numba
+
+    hopcroft_karp = numba.njit(cache=True, nogil=True)(hopcroft_karp)
+except ImportError:  # pragma: no cover - numba is a dependency; the pure-Python loop is correct but ~100x slower
+    warnings.warn("numba is not installed: boundary odsF matching runs as pure Python (slow); pip install numba",
+                  stacklevel=1)
 
 
 def boundary_counts(prob: np.ndarray, gt: np.ndarray, thresholds: np.ndarray, max_dist: float) -> np.ndarray:
@@ -183,11 +255,13 @@ def boundary_counts(prob: np.ndarray, gt: np.ndarray, thresholds: np.ndarray, ma
     pred_flat = (y[near] + R) * (W + 2 * R) + x[near] + R
     # candidate GT neighbours of every pixel that is on (and near GT) at some threshold, gathered once
     degree, gt_nbrs = neighbours(pred_flat, gt_ids.ravel(), disc_offsets(radius, W + 2 * R))
+    indptr, gt_nbrs = np.concatenate(([0], np.cumsum(degree))), gt_nbrs.astype(np.int64)
     on_near = np.ascontiguousarray(on[near].T)  # (T, pixels)
     new_pixels = np.bincount(levels.ravel(), minlength=n + 1)  # level k pixels switch off between t_{k-1} and t_k
-    for k in range(n):
+    mate_p, mate_g = np.full(len(degree), -1, np.int64), np.full(len(gy), -1, np.int64)
+    for k in range(n):  # each threshold starts from the previous one's maximum matching
         if k > 0 and new_pixels[k] == 0:  # same binarisation as threshold k-1
             counts[0, k] = counts[0, k - 1]
         else:
-            counts[0, k] = max_matching(*take_rows(degree, gt_nbrs, np.flatnonzero(on_near[k])), len(gy))
+            counts[0, k] = hopcroft_karp(indptr, gt_nbrs, on_near[k], mate_p, mate_g)
     return counts

@@ -257,7 +257,7 @@ def kuhn_matching(pairs, n_left):
     return sum(augment(i, set()) for i in range(n_left))
 
 
-def test_max_matching_equals_reference():
+def test_hopcroft_karp_equals_reference_from_any_start():
     rng = np.random.default_rng(2)
     H = W = 16
     radius = 2.3
@@ -273,10 +273,23 @@ def test_max_matching_equals_reference():
         pairs = [(i, j) for i in range(len(pred)) for j in range(len(gy))
                  if (py[i] - gy[j]) ** 2 + (px[i] - gx[j]) ** 2 <= radius ** 2]
         degree, nbrs = boundary.neighbours(flat, ids.ravel(), boundary.disc_offsets(radius, W + 2 * R))
-        assert boundary.max_matching(degree, nbrs, len(gy)) == kuhn_matching(pairs, len(pred))
-        rows = np.flatnonzero(rng.random(len(pred)) < 0.5)  # a subset of the predicted pixels
-        sub = [(int(np.searchsorted(rows, i)), j) for i, j in pairs if i in set(rows)]
-        assert boundary.max_matching(*boundary.take_rows(degree, nbrs, rows), len(gy)) == kuhn_matching(sub, len(rows))
+        indptr = np.concatenate(([0], np.cumsum(degree)))
+        mate_p, mate_g = np.full(len(pred), -1), np.full(len(gy), -1)
+        # a chain of thresholds: each starts from the previous (stale) matching, as boundary_counts does
+        for active in [np.ones(len(pred), bool)] + [rng.random(len(pred)) < f for f in (0.3, 0.8, 0.5)]:
+            start = mate_p.copy(), mate_g.copy()
+            size = boundary.hopcroft_karp(indptr, nbrs.astype(np.int64), active, mate_p, mate_g)
+            # numba's compiled function and the plain Python it compiles agree
+            python = getattr(boundary.hopcroft_karp, "py_func", boundary.hopcroft_karp)
+            assert python(indptr, nbrs.astype(np.int64), active, *start) == size
+            rows = np.flatnonzero(active)
+            sub = [(int(np.searchsorted(rows, i)), j) for i, j in pairs if active[i]]
+            assert size == kuhn_matching(sub, len(rows))
+            # the matching itself is valid: one to one, active pixels only, along candidate pairs
+            matched = np.flatnonzero(mate_p >= 0)
+            assert len(matched) == size and active[matched].all()
+            assert np.array_equal(mate_g[mate_p[matched]], matched)
+            assert all((i, mate_p[i]) in set(pairs) for i in matched)
 
 
 # ---------------------------------------------------------------------------------------------- odsF
