@@ -28,7 +28,39 @@ def test_ablation_sweep_writes_results_and_continues(tmp_path, capsys):
     del results["runs"]["mqt@1"]
     kept = results["runs"]["mqt@0"]
     out.write_text(json.dumps(results))
-    bench([*TOY, "--out", str(out)])
+    bench([*TOY, "--out", str(out), "--markdown"])
     again = json.loads(out.read_text())
     assert "mqt@1" in again["runs"] and again["runs"]["mqt@0"] == kept
-    assert "--- mqt@1" in capsys.readouterr().out and "--- mqt@0" not in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "--- mqt@1" in printed and "--- mqt@0" not in printed and "| `no-ql-ctqa` | 2 |" in printed
+
+
+def test_claims_verdicts_from_hand_made_runs():
+    """Paired per-seed delta_m differences and the verdict rules, on runs whose delta_m is known by construction."""
+    from mqt_lite.bench.ablation import claims
+
+    tasks = ["semseg", "depth"]  # mIoU higher is better, RMSE lower is better
+
+    def run(miou, rmse):
+        return {"headline": {"semseg": miou, "depth": rmse}}
+
+    runs = {}
+    for s in range(3):
+        runs[f"single-task@{s}"] = run(50.0, 1.0)
+        runs[f"mqt@{s}"] = run(55.0, 1.0)  # delta_m = (10% + 0%) / 2 = +5 on every seed
+        runs[f"multi-task@{s}"] = run(50.0, 1.1)  # -5: mqt beats it by 10 on every seed
+        runs[f"no-ql@{s}"] = run([60.0, 50.0, 55.0][s], 1.0)  # +10, 0, +5: mixed
+        runs[f"depth-2@{s}"] = run(60.0, 1.0)  # +10: better than mqt on every seed
+        runs[f"scales-1@{s}"] = run(60.0, 1.0)  # a strict claim contradicted on every seed
+        runs[f"queries-64@{s}"] = run(55.0, 1.0)
+        runs[f"queries-128@{s}"] = run([60.0, 50.0, 55.0][s], 1.0)  # mixed, on a "no better than" claim
+    rows = {r["worse"]: r for r in claims({"runs": runs, "tasks": tasks})}
+    assert abs(rows["multi-task"]["mean"] - 10.0) < 1e-9 and rows["multi-task"]["agree"] == 3
+    assert rows["multi-task"]["verdict"] == "as in the paper"
+    assert rows["no-ql"]["diffs"] == [-5.0, 5.0, 0.0] and rows["no-ql"]["verdict"] == "not resolved by the seeds"
+    assert rows["depth-2"]["verdict"] == "opposite"  # "no better than" is contradicted only when every seed says so
+    assert rows["scales-1"]["verdict"] == "opposite"
+    assert rows["queries-128"]["verdict"] == "as in the paper (no clear difference)"
+    assert "no-ctqa" not in rows and "queries-8" not in rows  # variants that were not run are left out
+    one_seed = {k: v for k, v in runs.items() if k.endswith("@0")}
+    assert {r["verdict"] for r in claims({"runs": one_seed, "tasks": tasks})} == {"one seed: not resolved"}

@@ -287,7 +287,7 @@ def test_hopcroft_karp_equals_reference_from_any_start():
             assert size == kuhn_matching(sub, len(rows))
             # the matching itself is valid: one to one, active pixels only, along candidate pairs
             matched = np.flatnonzero(mate_p >= 0)
-            assert len(matched) == size and active[matched].all()
+            assert len(matched) == size == (mate_g >= 0).sum() and active[matched].all()
             assert np.array_equal(mate_g[mate_p[matched]], matched)
             assert all((i, mate_p[i]) in set(pairs) for i in matched)
 

@@ -44,6 +44,19 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "non-shared": {"shared_encoder_decoder": False},
     "scales-1": {"num_scales": 1},
 }
+# The paper's claims, as pairs of variants compared by delta_m on the same seed: (claim, where, better, worse, strict).
+# strict=False claims say "no better than": only a difference in the other direction on every seed contradicts them.
+CLAIMS = (
+    ("MQTransformer beats the multi-task baseline", "Tab. II/III", "mqt", "multi-task", True),
+    ("query learning helps", "Tab. IV (a)", "mqt", "no-ql", True),
+    ("cross-task query attention helps", "Tab. IV (a)", "mqt", "no-ctqa", True),
+    ("query learning + CTQA help", "Tab. IV (a)", "mqt", "no-ql-ctqa", True),
+    ("depth 2 is no better than depth 1", "Tab. IV (b)", "mqt", "depth-2", False),
+    ("64 queries beat 8", "Tab. IV (c)", "queries-64", "queries-8", True),
+    ("128 queries are no better than 64", "Tab. IV (c)", "queries-64", "queries-128", False),
+    ("a shared encoder/decoder beats per-task ones", "Tab. V", "mqt", "non-shared", True),
+    ("two scales beat one", "Tab. VI", "mqt", "scales-1", True),
+)
 QUICK_VARIANTS = ("single-task", "multi-task", "mqt", "no-ql-ctqa")
 # One budget for every variant: small scenes so that 12 variants x 3 seeds fit in 2 hours on 2 CPU cores.
 # 180 iterations x 16 scenes is short of convergence (the bundled model trains 900 x 12 at 128 px): the sweep
@@ -51,18 +64,20 @@ QUICK_VARIANTS = ("single-task", "multi-task", "mqt", "no-ql-ctqa")
 BUDGET = dict(image_size=(96, 96), train_size=1000, val_size=100, iterations=180, batch_size=16, eval_every=10**9,
               checkpoint_every=10**9, num_workers=1, warmup_iters=30)
 QUICK_BUDGET = dict(BUDGET, iterations=120, val_size=50)
-DEFAULT_OUT = "results/ablation.json"
+DEFAULT_OUT, QUICK_OUT = "results/ablation.json", "results/ablation-quick.json"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="one seed, fewer steps, 4 variants (about 10 minutes)")
     p.add_argument("--variants", help=f"comma-separated subset of {list(VARIANTS)}")
-    p.add_argument("--out", default=DEFAULT_OUT, help="results JSON (read to continue an interrupted sweep)")
+    p.add_argument("--out", help=f"results JSON, read to continue an interrupted sweep (default {DEFAULT_OUT}, "
+                                 f"{QUICK_OUT} with --quick)")
     p.add_argument("--iterations", type=int, help="override the training budget (tests use a tiny one)")
     p.add_argument("--image-size", type=int, help="override the scene size (tests use a tiny one)")
     p.add_argument("--val-size", type=int, help="override the number of validation scenes")
     p.add_argument("--train-size", type=int, help="override the number of training scenes")
+    p.add_argument("--markdown", action="store_true", help="print the table as markdown (the README's table)")
 
 
 def summarise(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -92,6 +107,55 @@ def summarise(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 "delta_m": stat(r["delta_m"]) if r["delta_m"] else None} for v, r in table.items()}
 
 
+def claims(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each of the paper's CLAIMS checked on the sweep: per-seed differences of delta_m (better - worse variant).
+
+    The verdict is "as in the paper" when every seed agrees with the paper's direction, "opposite" when every seed
+    disagrees, and "not resolved by the seeds" otherwise (for strict=False claims, "no better than", a mixed result
+    agrees with the paper); one seed resolves nothing. With three seeds this is a coarse test; the mean and std say how large the effect is.
+    """
+    from ..metrics import delta_m
+
+    runs, tasks = results["runs"], results["tasks"]
+    seeds = sorted({int(k.split("@")[1]) for k in runs})
+    out = []
+    for claim, where, better, worse, strict in CLAIMS:
+        diffs = []
+        for s in seeds:
+            keys = (f"{better}@{s}", f"{worse}@{s}", f"single-task@{s}")
+            if all(k in runs for k in keys):
+                a, b, single = (runs[k]["headline"] for k in keys)
+                diffs.append(delta_m(a, single, tasks) - delta_m(b, single, tasks))
+        if not diffs:
+            continue
+        agree = sum(d > 0 for d in diffs)
+        if len(diffs) < 2:
+            verdict = "one seed: not resolved"
+        elif agree == len(diffs):
+            verdict = "as in the paper"
+        elif all(d < 0 for d in diffs):
+            verdict = "opposite"
+        else:
+            verdict = "not resolved by the seeds" if strict else "as in the paper (no clear difference)"
+        out.append({"claim": claim, "where": where, "better": better, "worse": worse, "strict": strict,
+                    "diffs": diffs, "mean": statistics.fmean(diffs),
+                    "std": statistics.stdev(diffs) if len(diffs) > 1 else 0.0, "agree": agree, "verdict": verdict})
+    return out
+
+
+def format_claims(rows: list[dict[str, Any]], markdown: bool) -> str:
+    if markdown:
+        lines = ["| paper claim | where | compared | Δm difference, mean ± std | seeds agreeing | verdict |",
+                 "|---|---|---|---|---|---|"]
+        lines += [f"| {r['claim']} | {r['where']} | `{r['better']}` − `{r['worse']}` | {r['mean']:+.2f} ± {r['std']:.2f}"
+                  f" | {r['agree']}/{len(r['diffs'])} | {r['verdict']} |" for r in rows]
+    else:
+        lines = [f"{r['claim'] + ' (' + r['where'] + ')':60s} {r['better']:>10s} - {r['worse']:<11s} "
+                 f"{r['mean']:+6.2f} ±{r['std']:5.2f}  {r['agree']}/{len(r['diffs'])} seeds  {r['verdict']}"
+                 for r in rows]
+    return "\n".join(lines)
+
+
 def format_table(summary: dict[str, dict[str, Any]], tasks: tuple[str, ...]) -> str:
     head = f"{'variant':12s} " + " ".join(f"{t + ' ' + TASKS[t].metric:>17s}" for t in tasks)
     lines = [head + f" {'delta_m %':>14s} {'params M':>8s} {'GFLOPs':>7s}"]
@@ -102,6 +166,23 @@ def format_table(summary: dict[str, dict[str, Any]], tasks: tuple[str, ...]) -> 
         cells = " ".join(f"{r['metrics'][t]['mean']:9.3f} ±{r['metrics'][t]['std']:6.3f}" for t in tasks)
         dm = f"{r['delta_m']['mean']:+7.2f} ±{r['delta_m']['std']:5.2f}" if r["delta_m"] else f"{'-':>14s}"
         lines.append(f"{v:12s} {cells} {dm} {r['costs']['params_m']:8.2f} {r['costs']['gflops']:7.2f}")
+    return "\n".join(lines)
+
+
+def format_markdown(summary: dict[str, dict[str, Any]], tasks: tuple[str, ...]) -> str:
+    """The README's table: mean ± std over seeds of every metric, delta_m, and the cost of each variant."""
+    arrow = {t: "↓" if TASKS[t].lower_is_better else "↑" for t in tasks}
+    head = ["variant", "seeds", *(f"{t} {TASKS[t].metric} {arrow[t]}" for t in tasks), "Δm % ↑", "params M", "GFLOPs"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for v in VARIANTS:
+        if v not in summary:
+            continue
+        r = summary[v]
+        digits = {t: 3 if t == "depth" else 2 for t in tasks}
+        cells = [f"{r['metrics'][t]['mean']:.{digits[t]}f} ± {r['metrics'][t]['std']:.{digits[t]}f}" for t in tasks]
+        dm = f"{r['delta_m']['mean']:+.2f} ± {r['delta_m']['std']:.2f}" if r["delta_m"] else "-"
+        lines.append("| " + " | ".join([f"`{v}`", str(len(r["seeds"])), *cells, dm, f"{r['costs']['params_m']:.2f}",
+                                        f"{r['costs']['gflops']:.2f}"]) + " |")
     return "\n".join(lines)
 
 
@@ -124,7 +205,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         raise SystemExit(f"unknown variants {unknown}; valid: {list(VARIANTS)}")
-    out = Path(args.out)
+    out = Path(args.out or (QUICK_OUT if args.quick else DEFAULT_OUT))
     results: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
     if results and results.get("budget") != json.loads(json.dumps(budget)):
         raise SystemExit(f"{out} holds a sweep with another budget ({results.get('budget')}); use another --out")
@@ -147,8 +228,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                     "costs": model_costs("tiny-synthetic", budget["image_size"], **VARIANTS[name])}
             atomic_write(out, lambda p: Path(p).write_text(json.dumps(results, indent=1)))
     results["summary"] = summarise(results)
+    results["claims"] = claims(results)
     atomic_write(out, lambda p: Path(p).write_text(json.dumps(results, indent=1)))
-    print(format_table(results["summary"], tuple(results["tasks"])))
+    fmt = format_markdown if args.markdown else format_table
+    print(fmt(results["summary"], tuple(results["tasks"])))
+    print("\nThe paper's claims, by delta_m differences on the same seed:\n")
+    print(format_claims(results["claims"], args.markdown))
     total = sum(r["train_s"] + r.get("eval_s", 0.0) for r in results["runs"].values())
     print(f"\nsweep time (train + evaluate, all runs in {out}): {total / 60:.1f} min")
     print(f"results: {out}  (mean ± std over seeds; delta_m in % vs single-task, higher is better)")
