@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from mqt_lite.bench.__main__ import main as bench
+from mqt_lite.bench.ablation import VARIANTS, format_claims, format_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TOY = ["ablation", "--seeds", "2", "--iterations", "2", "--image-size", "32", "--val-size", "2", "--train-size", "32",
        "--variants", "single-task,mqt,no-ql-ctqa"]
@@ -33,6 +37,16 @@ def test_ablation_sweep_writes_results_and_continues(tmp_path, capsys):
     assert "mqt@1" in again["runs"] and again["runs"]["mqt@0"] == kept
     printed = capsys.readouterr().out
     assert "--- mqt@1" in printed and "--- mqt@0" not in printed and "| `no-ql-ctqa` | 2 |" in printed
+
+
+def test_readme_table_is_the_committed_results_file():
+    """Every number in the README's ablation table comes from results/ablation.json (format_markdown of it)."""
+    results = json.loads((ROOT / "results" / "ablation.json").read_text())
+    assert all(len(r["seeds"]) >= 3 for r in results["summary"].values()), "the committed sweep has >= 3 seeds"
+    assert set(results["summary"]) == set(VARIANTS)
+    readme = (ROOT / "README.md").read_text()
+    for table in (format_markdown(results["summary"], tuple(results["tasks"])), format_claims(results["claims"], True)):
+        assert table in readme, "README table is stale: paste `python -m mqt_lite.bench ablation --markdown` into it"
 
 
 def test_claims_verdicts_from_hand_made_runs():
