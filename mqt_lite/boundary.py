@@ -217,7 +217,7 @@ try:
     import numba
 
     hopcroft_karp = numba.njit(cache=True, nogil=True)(hopcroft_karp)
-except ImportError:  # pragma: no cover - numba is a dependency; the pure-Python loop is correct but ~100x slower
+except ImportError:  # pragma: no cover - numba is a dependency; the pure-Python loops are correct but slow
     warnings.warn("numba is not installed: boundary odsF matching runs as pure Python (slow); pip install numba",
                   stacklevel=1)
 

@@ -13,7 +13,9 @@ Every variant is the `tiny-synthetic` preset with config fields changed, trained
     scales-1                               Tab. VI
 
 Results go to a JSON file after every finished (variant, seed) run, so an interrupted sweep keeps what it
-finished and continues where it stopped when run again with the same --out.
+finished and continues where it stopped when run again with the same --out. At the end the command prints the
+table (mean ± std over seeds, delta_m against single-task) and checks the paper's claims (CLAIMS) by per-seed
+delta_m differences; `--markdown` prints both as the README's tables.
 """
 from __future__ import annotations
 
@@ -69,7 +71,7 @@ DEFAULT_OUT, QUICK_OUT = "results/ablation.json", "results/ablation-quick.json"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--quick", action="store_true", help="one seed, fewer steps, 4 variants (about 10 minutes)")
+    p.add_argument("--quick", action="store_true", help="one seed, fewer steps, 4 variants (under 10 minutes)")
     p.add_argument("--variants", help=f"comma-separated subset of {list(VARIANTS)}")
     p.add_argument("--out", help=f"results JSON, read to continue an interrupted sweep (default {DEFAULT_OUT}, "
                                  f"{QUICK_OUT} with --quick)")
@@ -112,7 +114,8 @@ def claims(results: dict[str, Any]) -> list[dict[str, Any]]:
 
     The verdict is "as in the paper" when every seed agrees with the paper's direction, "opposite" when every seed
     disagrees, and "not resolved by the seeds" otherwise (for strict=False claims, "no better than", a mixed result
-    agrees with the paper); one seed resolves nothing. With three seeds this is a coarse test; the mean and std say how large the effect is.
+    agrees with the paper); one seed resolves nothing. With three seeds this is a coarse test; the mean and std of
+    the differences say how large the effect is against the seed noise.
     """
     from ..metrics import delta_m
 
@@ -147,8 +150,8 @@ def format_claims(rows: list[dict[str, Any]], markdown: bool) -> str:
     if markdown:
         lines = ["| paper claim | where | compared | Δm difference, mean ± std | seeds agreeing | verdict |",
                  "|---|---|---|---|---|---|"]
-        lines += [f"| {r['claim']} | {r['where']} | `{r['better']}` − `{r['worse']}` | {r['mean']:+.2f} ± {r['std']:.2f}"
-                  f" | {r['agree']}/{len(r['diffs'])} | {r['verdict']} |" for r in rows]
+        lines += [f"| {r['claim']} | {r['where']} | `{r['better']}` − `{r['worse']}` | "
+                  f"{r['mean']:+.2f} ± {r['std']:.2f} | {r['agree']}/{len(r['diffs'])} | {r['verdict']} |" for r in rows]
     else:
         lines = [f"{r['claim'] + ' (' + r['where'] + ')':60s} {r['better']:>10s} - {r['worse']:<11s} "
                  f"{r['mean']:+6.2f} ±{r['std']:5.2f}  {r['agree']}/{len(r['diffs'])} seeds  {r['verdict']}"
@@ -172,13 +175,14 @@ def format_table(summary: dict[str, dict[str, Any]], tasks: tuple[str, ...]) -> 
 def format_markdown(summary: dict[str, dict[str, Any]], tasks: tuple[str, ...]) -> str:
     """The README's table: mean ± std over seeds of every metric, delta_m, and the cost of each variant."""
     arrow = {t: "↓" if TASKS[t].lower_is_better else "↑" for t in tasks}
-    head = ["variant", "seeds", *(f"{t} {TASKS[t].metric} {arrow[t]}" for t in tasks), "Δm % ↑", "params M", "GFLOPs"]
+    head = ["variant", "seeds", *(f"{t} {TASKS[t].metric} {arrow[t]}" for t in tasks), "Δm % ↑", "params M",
+            "GFLOPs"]
+    digits = {t: 3 if t == "depth" else 2 for t in tasks}  # RMSE in metres needs one more digit than percentages
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for v in VARIANTS:
         if v not in summary:
             continue
         r = summary[v]
-        digits = {t: 3 if t == "depth" else 2 for t in tasks}
         cells = [f"{r['metrics'][t]['mean']:.{digits[t]}f} ± {r['metrics'][t]['std']:.{digits[t]}f}" for t in tasks]
         dm = f"{r['delta_m']['mean']:+.2f} ± {r['delta_m']['std']:.2f}" if r["delta_m"] else "-"
         lines.append("| " + " | ".join([f"`{v}`", str(len(r["seeds"])), *cells, dm, f"{r['costs']['params_m']:.2f}",

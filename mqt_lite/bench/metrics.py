@@ -85,7 +85,8 @@ def run(args: argparse.Namespace) -> dict:
     }
     result = {"image": [H, W], "images": args.images, "max_dist": args.max_dist, "thresholds": len(odsf.thresholds),
               "boundary_odsf_cpu_s": edge_s, "boundary_odsf_wall_s": statistics.median(wall),
-              "boundary_odsf_cpu_s_per_image": cpu, "first_call_compile_s": first_call_s, "target_s": TARGET_S, "pass": edge_s <= TARGET_S,
+              "boundary_odsf_cpu_s_per_image": cpu, "first_call_s": first_call_s, "target_s": TARGET_S,
+              "pass": edge_s <= TARGET_S,
               "odsF_of_inputs": odsf.compute(),
               "other_cpu_s": {name: time_update(m, p, t, 3)[0] for name, (m, p, t) in dense.items()}}
     if not args.json:
