@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from mqt_lite.bench.__main__ import main as bench
-from mqt_lite.bench.ablation import VARIANTS, format_claims, format_markdown
+from mqt_lite.bench.ablation import VARIANTS, claims, format_claims, format_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,8 +51,6 @@ def test_readme_table_is_the_committed_results_file():
 
 def test_claims_verdicts_from_hand_made_runs():
     """Paired per-seed delta_m differences and the verdict rules, on runs whose delta_m is known by construction."""
-    from mqt_lite.bench.ablation import claims
-
     tasks = ["semseg", "depth"]  # mIoU higher is better, RMSE lower is better
 
     def run(miou, rmse):

@@ -273,15 +273,15 @@ def test_hopcroft_karp_equals_reference_from_any_start():
         pairs = [(i, j) for i in range(len(pred)) for j in range(len(gy))
                  if (py[i] - gy[j]) ** 2 + (px[i] - gx[j]) ** 2 <= radius ** 2]
         degree, nbrs = boundary.neighbours(flat, ids.ravel(), boundary.disc_offsets(radius, W + 2 * R))
-        indptr = np.concatenate(([0], np.cumsum(degree)))
+        indptr, nbrs, pair_set = np.concatenate(([0], np.cumsum(degree))), nbrs.astype(np.int64), set(pairs)
         mate_p, mate_g = np.full(len(pred), -1), np.full(len(gy), -1)
         # a chain of thresholds: each starts from the previous (stale) matching, as boundary_counts does
         for active in [np.ones(len(pred), bool)] + [rng.random(len(pred)) < f for f in (0.3, 0.8, 0.5)]:
             start = mate_p.copy(), mate_g.copy()
-            size = boundary.hopcroft_karp(indptr, nbrs.astype(np.int64), active, mate_p, mate_g)
+            size = boundary.hopcroft_karp(indptr, nbrs, active, mate_p, mate_g)
             # numba's compiled function and the plain Python it compiles agree
             python = getattr(boundary.hopcroft_karp, "py_func", boundary.hopcroft_karp)
-            assert python(indptr, nbrs.astype(np.int64), active, *start) == size
+            assert python(indptr, nbrs, active, *start) == size
             rows = np.flatnonzero(active)
             sub = [(int(np.searchsorted(rows, i)), j) for i, j in pairs if active[i]]
             assert size == kuhn_matching(sub, len(rows))
@@ -289,7 +289,7 @@ def test_hopcroft_karp_equals_reference_from_any_start():
             matched = np.flatnonzero(mate_p >= 0)
             assert len(matched) == size == (mate_g >= 0).sum() and active[matched].all()
             assert np.array_equal(mate_g[mate_p[matched]], matched)
-            assert all((i, mate_p[i]) in set(pairs) for i in matched)
+            assert all((i, mate_p[i]) in pair_set for i in matched)
 
 
 # ---------------------------------------------------------------------------------------------- odsF
