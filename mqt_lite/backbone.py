@@ -25,7 +25,17 @@ def create_backbone(name: str, pretrained: bool = False, **kwargs: Any) -> nn.Mo
         close = timm.list_models(f"*{name.split('_')[0]}*")[:12]
         raise ValueError(f"unknown timm backbone {name!r}; close matches: {close or 'none'} "
                          "(see timm.list_models() for all)")
-    return timm.create_model(name, pretrained=pretrained, features_only=True, **kwargs)
+    try:
+        return timm.create_model(name, pretrained=pretrained, features_only=True, **kwargs)
+    except Exception as e:  # timm raises hub, HTTP or OS errors depending on what failed; all mean the same here
+        if not pretrained:
+            raise
+        raise RuntimeError(
+            f"could not load the ImageNet weights of {name!r} ({type(e).__name__}: {e}). The paper's presets start "
+            "from them (pretrained=True), and timm downloads them once from the Hugging Face Hub into its cache. "
+            "Connect once (and unset HF_HUB_OFFLINE) to cache them, or train from scratch with pretrained=False "
+            "(CLI: --pretrained=false)."
+        ) from e
 
 
 class FeatureExtractor(nn.Module):

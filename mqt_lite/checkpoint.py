@@ -79,7 +79,7 @@ def read_card(path: str | Path) -> dict[str, Any]:
     file = _folder(path) / CARD
     try:
         card = json.loads(file.read_text())
-        MQTConfig.from_dict(card["config"])
+        MQTConfig.from_card(card["config"])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{file} is corrupt or not an mqt_lite checkpoint card: {e}") from e
     return card
@@ -97,7 +97,7 @@ def load_weights(model: nn.Module, path: str | Path) -> dict[str, Any]:
     """Load a checkpoint's weights into `model`; a checkpoint of another config raises listing the differences."""
     card = read_card(path)
     model = unwrap(model)
-    saved = MQTConfig.from_dict(card["config"]).model_dict()
+    saved = MQTConfig.from_card(card["config"]).model_dict()
     current = model.cfg.model_dict()
     diff = {k: (saved[k], current[k]) for k in saved if saved[k] != current[k]}
     if diff:
@@ -120,7 +120,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> nn.
     from .model import build_model
 
     card = read_card(path)
-    cfg = MQTConfig.from_dict(card["config"])
+    cfg = MQTConfig.from_card(card["config"])
     model = build_model(cfg.replace(pretrained=False))  # the weights come from the checkpoint
     load_weights(model, path)
     model.card = {**card, "path": str(_folder(path))}

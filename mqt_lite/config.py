@@ -2,8 +2,9 @@
 
 Presets follow the paper's Sec. IV-A: NYUD-v2 (semseg/depth/normals/edge at 448x576) and PASCAL-Context
 (semseg/parts/sal/normals/edge at 512x512) with HRNet-18 and Swin backbones (Tab. II, III, IV d), SGD with
-lr 1e-3, weight decay 5e-4, 40k iterations at batch 8. `tiny-synthetic` is our own CPU-sized model for the
-procedural world (all six tasks).
+lr 1e-3, weight decay 5e-4, 40k iterations at batch 8, from an ImageNet-pretrained backbone (`pretrained=True`:
+timm downloads the weights once; offline, building such a preset fails with a message naming `pretrained=False`).
+`tiny-synthetic` is our own CPU-sized model for the procedural world (all six tasks), trained from scratch.
 
 Departures from the paper, each a field you can flip:
 - `dim` (head width C) is not given in the paper. 128 for HRNet-18 reproduces the paper's head parameter
@@ -18,7 +19,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .tasks import DATASET_TASKS, TASKS
+from .mqt import SCALE_FUSIONS
+from .precision import check_precision
+from .tasks import DATASET_TASKS, EDGE_POS_WEIGHT, TASKS
 
 HEADS = ("mqt", "multi-task", "single-task")
 OPTIMIZERS = ("sgd", "adamw")
@@ -39,7 +42,7 @@ class MQTConfig:
     val_size: int = 200  # synthetic world: scenes in the val split
     # --- feature extractor (Sec. III-B) ---
     backbone: str = "resnet18"
-    pretrained: bool = False  # True downloads ImageNet weights through timm
+    pretrained: bool = False  # start from ImageNet weights (timm downloads them once); the paper presets do
     backbone_kwargs: dict[str, Any] = field(default_factory=dict)
     # --- head ---
     head: str = "mqt"  # mqt | multi-task | single-task (Tab. II/III baselines)
@@ -49,12 +52,13 @@ class MQTConfig:
     num_queries: int = 64  # M per task (Tab. IV c)
     depth: int = 1  # encoder and decoder blocks (Tab. IV b)
     num_scales: int = 2  # task-specific feature scales (Tab. VI)
+    scale_fusion: str = "gated"  # how coarse scales return: gated (zero-init gain) | add (unit gain); mqt.py
     query_learning: bool = True  # eqs. (3)-(4) (Tab. IV a)
     cross_task_attention: bool = True  # eqs. (5)-(6) (Tab. IV a)
     shared_encoder_decoder: bool = True  # one encoder/decoder for all tasks (Tab. V)
     learn_queries: bool = False  # see module docstring
     # --- loss ---
-    edge_pos_weight: float = 0.95  # balanced BCE positive weight (ATRC uses 0.8 on NYUD)
+    edge_pos_weight: float | None = None  # boundaries' balanced-BCE weight; None = the dataset's official one
     # --- recipe (Sec. IV-A) ---
     optimizer: str = "sgd"
     lr: float = 1e-3
@@ -71,7 +75,8 @@ class MQTConfig:
     num_workers: int = 2
     seed: int = 0
     device: str = "auto"  # auto = cuda > mps > cpu
-    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU/MPS)
+    precision: str = "auto"  # training autocast: auto | fp32 | bf16 | fp16 (mqt_lite.precision)
+    eval_precision: str = "auto"  # evaluation / predict autocast; auto = bf16/fp16 on CUDA, fp32 on CPU
 
     def __post_init__(self) -> None:
         self.tasks = tuple(self.tasks)
@@ -97,11 +102,17 @@ class MQTConfig:
             raise ValueError(f"tasks has duplicates: {self.tasks}")
         if self.head not in HEADS:
             raise ValueError(f"unknown head {self.head!r}; valid: {list(HEADS)}")
+        if self.scale_fusion not in SCALE_FUSIONS:
+            raise ValueError(f"unknown scale_fusion {self.scale_fusion!r}; valid: {list(SCALE_FUSIONS)}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; valid: {list(OPTIMIZERS)}")
         for key in ("num_queries", "depth", "num_scales", "dim", "num_heads", "batch_size", "iterations"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
+        check_precision(self.precision, "precision")
+        check_precision(self.eval_precision, "eval_precision")
+        if self.edge_pos_weight is not None and not 0 < self.edge_pos_weight < 1:
+            raise ValueError(f"edge_pos_weight must be in (0, 1) or None (the dataset's), got {self.edge_pos_weight}")
         if self.dim % self.num_heads:
             raise ValueError(f"dim ({self.dim}) must be divisible by num_heads ({self.num_heads})")
         if len(self.image_size) != 2 or min(self.image_size) < 1:
@@ -110,6 +121,21 @@ class MQTConfig:
     # --- conversions ---
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @property
+    def edge_weight(self) -> float:
+        """The boundaries' positive weight in use: the field, or the dataset's official value."""
+        return self.edge_pos_weight if self.edge_pos_weight is not None else EDGE_POS_WEIGHT[self.dataset]
+
+    @classmethod
+    def from_card(cls, d: dict[str, Any]) -> "MQTConfig":
+        """The config saved in a checkpoint card, including cards written before a field existed."""
+        d = dict(d)
+        if "amp" in d:  # before `precision`: amp=True meant bf16 autocast on CUDA only, fp32 training on CPU
+            d.setdefault("eval_precision", "auto" if d.pop("amp") else "fp32")
+            d.setdefault("precision", "fp32")
+        d.setdefault("scale_fusion", "add")  # before `scale_fusion`, coarse scales were added at unit gain
+        return cls.from_dict(d)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "MQTConfig":
@@ -128,7 +154,7 @@ class MQTConfig:
     def model_dict(self) -> dict[str, Any]:
         """Only the fields that change the model's parameters (used to check checkpoint compatibility)."""
         keys = ("dataset", "tasks", "backbone", "backbone_kwargs", "head", "dim", "num_heads", "mlp_ratio",
-                "num_queries", "depth", "num_scales", "query_learning", "cross_task_attention",
+                "num_queries", "depth", "num_scales", "scale_fusion", "query_learning", "cross_task_attention",
                 "shared_encoder_decoder", "learn_queries")
         return {k: getattr(self, k) for k in keys}
 
@@ -136,13 +162,13 @@ class MQTConfig:
 def _nyud(name: str, backbone: str, dim: int, **kw: Any) -> MQTConfig:
     # Trained on 448x576 crops, evaluated on the full 480x640 images (Sec. IV-A, ATRC protocol).
     return MQTConfig(name=name, dataset="nyud", tasks=DATASET_TASKS["nyud"], image_size=(448, 576),
-                     eval_size=(480, 640), backbone=backbone, dim=dim, **kw)
+                     eval_size=(480, 640), backbone=backbone, dim=dim, pretrained=True, **kw)
 
 
 def _pascal(name: str, backbone: str, dim: int, **kw: Any) -> MQTConfig:
     # PASCAL images are at most 500x500: evaluation pads them to 512x512.
     return MQTConfig(name=name, dataset="pascal", tasks=DATASET_TASKS["pascal"], image_size=(512, 512),
-                     backbone=backbone, dim=dim, **kw)
+                     backbone=backbone, dim=dim, pretrained=True, **kw)
 
 
 # HRNet's raw branch outputs (18/36/72/144 channels at strides 4-32), not timm's default "incre" modules.
@@ -218,6 +244,8 @@ def _parse_value(raw: str, default: Any, key: str) -> Any:
         return tuple(p.strip() for p in raw.split(",") if p.strip())
     if isinstance(default, dict):
         return json.loads(raw)
+    if default is None:  # an optional number (edge_pos_weight): "none" keeps the default rule
+        return None if raw.lower() in ("", "none") else _parse_value(raw, 0.0, key)
     try:
         return type(default)(raw)
     except ValueError as e:

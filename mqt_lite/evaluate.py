@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from tqdm.auto import tqdm
 
 from .config import MQTConfig
 from .metrics import delta_m, make_metrics
+from .precision import autocast, autocast_dtype
 from .tasks import IGNORE, TASKS
 
 
@@ -46,9 +46,9 @@ def evaluate(model: nn.Module, loader: torch.utils.data.DataLoader, device: torc
     was_training = model.training
     model.eval()
     device = torch.device(device)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and cfg.amp else nullcontext()
+    dtype = autocast_dtype(cfg.eval_precision, device, training=False)
     for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
-        with amp:
+        with autocast(device, dtype):
             out = model(batch["image"].to(device, non_blocking=True))
         for t, metric in metrics.items():
             metric.update(TASKS[t].postprocess(out[t].float()).cpu(), batch[t])

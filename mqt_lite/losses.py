@@ -1,11 +1,18 @@
 """Task losses and their weighted sum (paper Sec. III-C, eq. 9; weights are `TASKS[t].loss_weight`).
 
     semseg, parts   cross-entropy over K classes, 255 ignored
-    sal             binary cross-entropy on one logit, 255 ignored: the paper's cross-entropy in its two-class form
-    edge            balanced BCE, -[w y log p + (1 - w)(1 - y) log(1 - p)], w = 0.95 (ATRC; 0.8 is also used on NYUD)
+    sal             balanced BCE on one logit, w = the batch's fraction of negative pixels, 255 ignored
+    edge            balanced BCE, -[w y log p + (1 - w)(1 - y) log(1 - p)], w fixed per dataset
+                    (tasks.EDGE_POS_WEIGHT: NYUD 0.8, PASCAL 0.95, as in the official code)
     depth           L1 in metres over valid pixels (target > 0)
-    normals         L1 between the L2-normalised prediction and the target over valid pixels (target not all-zero),
-                    averaged over the x, y, z components as in ATRC
+    normals         L1 between the L2-normalised prediction and the target, summed over x, y, z and divided by the
+                    number of valid pixels (target not all-zero)
+
+These follow the official code (MQTransformer, built on ATRC). Its saliency loss is a two-class cross-entropy
+with class weights (1 - w, w) per batch, summed and divided by the number of valid pixels; a softmax over two
+logits (a, b) is a sigmoid of b - a, so it is this one-logit balanced BCE exactly. Its normals loss sums |p - g|
+over the three components per valid pixel: the same as averaging over components times 3 (so the paper's
+weight 10 acts on that sum, not on the mean).
 
 Every loss is a mean over the valid pixels of the batch. A batch with no valid pixel for a task gives exactly 0
 with a (zero) gradient, never NaN: the training loop needs no special case. Which loss a task uses is decided in
@@ -19,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .tasks import IGNORE, TASKS
+from .tasks import EDGE_POS_WEIGHT, IGNORE, TASKS, unit_vectors
 
 
 def masked_mean(values: Tensor, valid: Tensor) -> Tensor:
@@ -49,10 +56,11 @@ class CrossEntropy(nn.Module):
 
 
 class BinaryCrossEntropy(nn.Module):
-    """BCE with logits on one channel. output (B, 1, H, W), target (B, H, W) in {0, 1, 255}, 255 skipped.
+    """Balanced BCE with logits on one channel. output (B, 1, H, W), target (B, H, W) in {0, 1, 255}, 255 skipped.
 
-    pos_weight None: plain BCE -[y log p + (1 - y) log(1 - p)] (saliency). pos_weight w: balanced BCE
-    -[w y log p + (1 - w)(1 - y) log(1 - p)] (boundaries). log p and log(1 - p) come from logsigmoid for stability.
+    -[w y log p + (1 - w)(1 - y) log(1 - p)], summed over valid pixels and divided by their number. pos_weight w
+    fixed (boundaries), or None: w = the fraction of negatives among the batch's valid pixels (HED-style; saliency).
+    log p and log(1 - p) come from logsigmoid for stability.
     """
 
     def __init__(self, pos_weight: float | None = None) -> None:
@@ -64,8 +72,11 @@ class BinaryCrossEntropy(nn.Module):
         if output.shape[1] != 1:
             raise ValueError(f"expected output (B,1,H,W) for a binary task, got {tuple(output.shape)}")
         logit, valid, y = output[:, 0], target != IGNORE, (target == 1).to(output.dtype)
-        w_pos, w_neg = (1.0, 1.0) if self.pos_weight is None else (self.pos_weight, 1 - self.pos_weight)
-        loss = -(w_pos * y * F.logsigmoid(logit) + w_neg * (1 - y) * F.logsigmoid(-logit))
+        if self.pos_weight is None:  # per batch: the fraction of negatives among valid pixels (no grad flows here)
+            w = ((target == 0) & valid).sum() / valid.sum().clamp(min=1)
+        else:
+            w = self.pos_weight
+        loss = -(w * y * F.logsigmoid(logit) + (1 - w) * (1 - y) * F.logsigmoid(-logit))
         return masked_mean(loss, valid)
 
 
@@ -82,15 +93,15 @@ class DepthL1(nn.Module):
 
 
 class NormalsL1(nn.Module):
-    """L1 between the L2-normalised prediction and the target. output, target (B, 3, H, W); all-zero = invalid."""
+    """sum over x, y, z of |normalise(output) - target|, mean over valid pixels. (B, 3, H, W); all-zero = invalid."""
 
     def forward(self, output: Tensor, target: Tensor) -> Tensor:
         check_sizes(output, target, "(B,3,H,W)")
         if output.shape[1] != 3 or target.shape != output.shape:
             raise ValueError(f"expected output and target (B,3,H,W), got output {tuple(output.shape)} "
                              f"and target {tuple(target.shape)}")
-        valid = (target != 0).any(1, keepdim=True).expand_as(target)  # (B, 3, H, W): every component of a pixel
-        return masked_mean((F.normalize(output, dim=1) - target).abs(), valid)
+        valid = (target != 0).any(1)  # (B, H, W)
+        return masked_mean((unit_vectors(output) - target).abs().sum(1), valid)
 
 
 class MultiTaskLoss(nn.Module):
@@ -100,7 +111,7 @@ class MultiTaskLoss(nn.Module):
     dict holds the UNweighted losses (for logging).
     """
 
-    def __init__(self, tasks: Sequence[str], edge_pos_weight: float = 0.95) -> None:
+    def __init__(self, tasks: Sequence[str], edge_pos_weight: float = EDGE_POS_WEIGHT["synthetic"]) -> None:
         super().__init__()
         self.losses = nn.ModuleDict({t: TASKS[t].make_loss(edge_pos_weight) for t in tasks})
 

@@ -281,6 +281,14 @@ def f_measure(matched: np.ndarray, n_pred: np.ndarray, n_gt: np.ndarray) -> tupl
     return p, r, f
 
 
+def own_extent(valid: np.ndarray) -> tuple[slice, slice] | None:
+    """The bounding box (rows, cols) of the True pixels of an (H, W) mask; None when there are none."""
+    rows, cols = np.flatnonzero(valid.any(1)), np.flatnonzero(valid.any(0))
+    if rows.size == 0:
+        return None
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+
 class BoundaryODSF(Metric):
     """Boundary F-measure at the optimal dataset scale (odsF, %), as SEISM computes it (mqt_lite/boundary.py).
 
@@ -288,7 +296,9 @@ class BoundaryODSF(Metric):
     matched one to one to GT boundary pixels within max_dist x image diagonal. Per threshold, matched pixels,
     predicted pixels and GT pixels are pooled over the dataset; P = matched / predicted, R = matched / GT,
     F = 2PR / (P + R), odsF = max over thresholds. pred (B,H,W) probabilities; target (B,H,W) in {0,1,255}, 255
-    pixels are excluded from both prediction and GT.
+    pixels are excluded from both prediction and GT. Each image is scored at its own extent, the bounding box of
+    its non-255 pixels: evaluation pads with 255, and the official evaluation crops padded predictions back before
+    scoring, so the radius comes from the image's own diagonal and a padded image scores as the unpadded one.
     details: odsF, oisF (each image at its own best threshold, counts pooled), AP (area under the pooled P-R curve,
     sum over thresholds in order of rising recall of (R_k - R_k-1) P_k, R_0 = 0), and threshold/precision/recall at ODS.
     """
@@ -308,6 +318,10 @@ class BoundaryODSF(Metric):
         check_same_shape("BoundaryODSF", pred, target)
         pred, target = pred.cpu().numpy(), target.cpu().numpy()
         for prob, gt in zip(pred, target):
+            extent = own_extent(gt != IGNORE)
+            if extent is None:  # nothing but padding / ignore: nothing to score
+                continue
+            prob, gt = prob[extent], gt[extent]
             counts = boundary_counts(np.where(gt == IGNORE, 0, prob), gt == 1, self.thresholds, self.max_dist)
             best = int(f_measure(*counts)[2].argmax())
             self._add(counts=torch.from_numpy(counts), ois=torch.from_numpy(counts[:, best]))

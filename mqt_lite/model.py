@@ -44,6 +44,7 @@ class MultiTaskModel(Predictor, nn.Module):
         self.mqt = MQTHead(
             cfg.tasks, cfg.dim, cfg.num_heads, cfg.mlp_ratio, cfg.num_queries, cfg.depth, cfg.num_scales,
             cfg.query_learning, cfg.cross_task_attention, cfg.shared_encoder_decoder, cfg.learn_queries,
+            cfg.scale_fusion,
         ) if cfg.head == "mqt" else None
         self.heads = nn.ModuleDict({t: TaskHead(cfg.dim, TASKS[t].channels(cfg.dataset)) for t in cfg.tasks})
 

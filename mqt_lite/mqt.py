@@ -9,7 +9,7 @@
     attention (CTQA)   split Q back into q_1 ... q_T
     shared decoder     X_t = X_t + MHSA(LN(X_t) + pos_x, LN(q_t) + pos_q, LN(q_t))  pixels read queries (7)
                        X_t = X_t + MLP(LN(X_t))                                                    (8)
-    -> {t: X_t (B, C, h, w)}, the extra scales upsampled and added back
+    -> {t: X_t (B, C, h, w)}: the finest scale, plus each coarser scale upsampled through a gain g_s (zero at init)
 
 Cost: the encoder and decoder are linear in the number of pixels N (M queries each), CTQA is O((T*M)^2 C)
 whatever the image size. Letters: B batch, T tasks, M queries per task, N pixels, C channels.
@@ -20,7 +20,13 @@ Where this departs from the paper, and why (each is a config field or documented
 - The paper does not say how the pixels' positional encoding is made: we use a fixed 2-D sine encoding
   (works at any input size) plus a learned embedding per scale.
 - Extra scales (`num_scales`, Tab. VI) are 2x average-pooled copies of X_t. The encoder reads all scales'
-  pixels at once; the decoder refines all of them; coarse scales are upsampled and added back.
+  pixels at once; the decoder refines all of them. The paper says only "two-scale task-specific features" (the
+  official head builds a second input and never reads it), so how they come back is ours:
+  `scale_fusion="gated"` (default) adds each coarse scale, upsampled, through a per-channel gain g_s that starts
+  at zero (LayerScale-style): at initialisation the output is the fine-scale map alone, and the coarse path
+  contributes only as far as training finds it useful. `scale_fusion="add"` adds it at unit gain (our first
+  design): every task then reads a blurred copy of its own feature from the first step, which cost boundary
+  odsF in the 180-step sweep (README).
   Pooling commutes with the linear map X_t = Linear_t(F), so the multi-scale tokens of F are made once and
   projected per task: the same numbers, without pooling and re-laying-out every task's map.
 - Pre-norm LayerNorms on the pixel features and queries where the equations leave them implicit.
@@ -35,6 +41,7 @@ from torch import Tensor, nn
 
 from .attention import MLP, Attention, sine_position_encoding
 
+SCALE_FUSIONS = ("gated", "add")  # how coarse scales return to the finest (module docstring)
 QUERY_INIT_RANGE = 1.0  # queries ~ U(-1, 1): "uniformly initialized"
 POS_INIT_STD = 0.02
 
@@ -118,7 +125,7 @@ class MQTHead(nn.Module):
     def __init__(self, tasks: tuple[str, ...], dim: int, num_heads: int = 4, mlp_ratio: float = 4.0,
                  num_queries: int = 64, depth: int = 1, num_scales: int = 2, query_learning: bool = True,
                  cross_task_attention: bool = True, shared_encoder_decoder: bool = True,
-                 learn_queries: bool = False) -> None:
+                 learn_queries: bool = False, scale_fusion: str = "gated") -> None:
         super().__init__()
         self.tasks, self.num_scales = tasks, num_scales
         T, M, C = len(tasks), num_queries, dim
@@ -130,6 +137,12 @@ class MQTHead(nn.Module):
             self.register_buffer("queries", queries)  # saved with the model, never updated
         self.query_pos = nn.Parameter(torch.randn(T, M, C) * POS_INIT_STD)
         self.scale_embed = nn.Parameter(torch.randn(num_scales, C) * POS_INIT_STD) if num_scales > 1 else None
+        if scale_fusion not in SCALE_FUSIONS:
+            raise ValueError(f"unknown scale_fusion {scale_fusion!r}; valid: {list(SCALE_FUSIONS)}")
+        if scale_fusion == "gated" and num_scales > 1:  # g_s per coarse scale and channel, learned from zero
+            self.scale_gain = nn.Parameter(torch.zeros(num_scales - 1, C))
+        else:  # "add": fixed at 1 (with one scale: empty); a buffer, so no parameter goes without a gradient
+            self.register_buffer("scale_gain", torch.ones(num_scales - 1, C), persistent=False)
         groups = 1 if shared_encoder_decoder else T  # one encoder/decoder for all tasks, or one per task
         self.encoders = nn.ModuleList(
             nn.ModuleList(EncoderBlock(C, num_heads, mlp_ratio, query_learning) for _ in range(depth))
@@ -156,13 +169,13 @@ class MQTHead(nn.Module):
         return torch.cat(tokens, 1), torch.cat(pos, 0)[None], sizes
 
     def _unpixels(self, tokens: Tensor, sizes: list[tuple[int, int]]) -> Tensor:
-        """Tokens of all scales (B, N, C) -> (B, C, h, w), coarse scales upsampled and added to the finest."""
+        """Tokens of all scales (B, N, C) -> (B, C, h, w): the finest scale + sum_s g_s * upsample(scale s)."""
         B, _, C = tokens.shape
         parts = tokens.split([h * w for h, w in sizes], dim=1)
-        maps = [p.transpose(1, 2).reshape(B, C, h, w) for p, (h, w) in zip(parts, sizes)]
+        maps = [p.transpose(1, 2).reshape(B, C, h, w) for p, (h, w) in zip(parts, sizes)]  # channels-last views
         out = maps[0]
-        for m in maps[1:]:
-            out = out + F.interpolate(m, size=sizes[0], mode="bilinear", align_corners=False)
+        for gain, m in zip(self.scale_gain, maps[1:]):
+            out = out + gain.view(1, C, 1, 1) * F.interpolate(m, size=sizes[0], mode="bilinear", align_corners=False)
         return out
 
     def forward(self, feat: Tensor, need_weights: bool = False) -> tuple[dict[str, Tensor], dict | None]:

@@ -6,7 +6,6 @@ semseg/parts int labels (H, W), depth metres (H, W), normals unit vectors (3, H,
 """
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -14,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .precision import autocast, autocast_dtype
 from .tasks import TASKS
 
 
@@ -57,12 +57,15 @@ class Predictor:
         return F.pad(x, (0, Wc - w, 0, Hc - h))[0], (h, w), (H, W)
 
     @torch.no_grad()
-    def predict(self, images: Any, batch_size: int = 8) -> dict[str, np.ndarray] | list[dict[str, np.ndarray]]:
+    def predict(self, images: Any, batch_size: int = 8,
+                precision: str | None = None) -> dict[str, np.ndarray] | list[dict[str, np.ndarray]]:
         """Predict every task for one image (RGB uint8 array or PIL image) or a list of them.
 
         Args:
             images: an image, or a list of images of any sizes.
             batch_size: images per forward pass.
+            precision: autocast of the forward pass (mqt_lite.precision): "fp32", "bf16", "fp16" or "auto"
+                (bf16/fp16 on CUDA, fp32 on CPU); default the config's `eval_precision`.
         Returns:
             for one image {task: np.ndarray at the image's size}; for a list, a list of such dicts.
         """
@@ -71,13 +74,13 @@ class Predictor:
         was_training = self.training
         self.eval()
         device = next(self.parameters()).device
+        dtype = autocast_dtype(precision or self.cfg.eval_precision, device, training=False)
         results: list[dict[str, np.ndarray]] = []
         try:
             for i in range(0, len(batch), batch_size):
                 prepped = [self.preprocess(im) for im in batch[i:i + batch_size]]
                 x = torch.stack([p[0] for p in prepped]).to(device)
-                amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
-                with amp:
+                with autocast(device, dtype):
                     out = self(x)
                 for j, (_, (h, w), (H, W)) in enumerate(prepped):
                     results.append(self._postprocess({t: o[j:j + 1, :, :h, :w].float() for t, o in out.items()},

@@ -54,6 +54,10 @@ DATASET_TASKS: dict[str, tuple[str, ...]] = {
 
 # Boundary matching tolerance as a fraction of the image diagonal (SEISM / ATRC conventions).
 EDGE_MAX_DIST: dict[str, float] = {"synthetic": 0.0075, "nyud": 0.011, "pascal": 0.0075}
+# Boundaries' positive weight w of the balanced BCE, as the official code sets it per dataset (NYUD 0.8,
+# PASCAL 0.95). The synthetic world uses 0.95 too: 3.1 % of its pixels are boundary at 128x128 (200 training
+# scenes), so the HED-style weight (the fraction of negatives) would be 0.97; 0.95 was kept, not tuned.
+EDGE_POS_WEIGHT: dict[str, float] = {"synthetic": 0.95, "nyud": 0.8, "pascal": 0.95}
 
 
 @dataclass(frozen=True)
@@ -83,14 +87,14 @@ class Task:
         if output.ndim != 4:
             raise ValueError(f"{self.name}: postprocess expects output (B,K,H,W), got {tuple(output.shape)}")
         if self.kind == "labels":
-            return output.argmax(1)
+            return output.max(1).indices  # = argmax(1), ~100x faster on NCHW batch-1 maps on CPU
         if self.kind == "binary":
             return torch.sigmoid(output[:, 0])
         if self.kind == "depth":
             return output[:, 0].clamp(min=0)
-        return F.normalize(output, dim=1)
+        return unit_vectors(output)
 
-    def make_loss(self, edge_pos_weight: float = 0.95) -> nn.Module:
+    def make_loss(self, edge_pos_weight: float = EDGE_POS_WEIGHT["synthetic"]) -> nn.Module:
         """The task's loss module, forward (output (B,K,H,W), target) -> scalar (mqt_lite.losses)."""
         from . import losses
 
@@ -138,6 +142,12 @@ class Task:
         if self.kind != "labels":
             raise ValueError(f"{self.name} is not a label task: it has no legend")
         return [(name, tuple(int(c) for c in PALETTE[i])) for i, name in enumerate(class_names(dataset, self.name))]
+
+
+def unit_vectors(x: Tensor, eps: float = 1e-12) -> Tensor:
+    """x / max(||x||, eps) over dim 1, as F.normalize, through a sum of squares: F.normalize's vector_norm is
+    ~100x slower on the contiguous NCHW maps of a batch-1 forward on CPU."""
+    return x / x.square().sum(1, keepdim=True).sqrt().clamp(min=eps)
 
 
 def class_names(dataset: str, task: str) -> tuple[str, ...]:

@@ -17,7 +17,6 @@ import json
 import os
 import sys
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,6 +30,7 @@ from .config import MQTConfig, get_config, parse_overrides
 from .evaluate import evaluate, headline, val_loader
 from .losses import MultiTaskLoss
 from .model import build_model
+from .precision import autocast, autocast_dtype, grad_scaler
 
 HISTORY = "history.jsonl"
 
@@ -69,18 +69,68 @@ def epoch_order(n: int, seed: int, epoch: int, rank: int, world: int) -> list[in
 
 
 def make_optimizer(cfg: MQTConfig, model: nn.Module) -> tuple[torch.optim.Optimizer, Any]:
-    """SGD or AdamW with linear warm-up then poly decay: lr * (1 - step / iterations) ** poly_power."""
+    """SGD or AdamW with linear warm-up then poly decay: lr * (1 - step / iterations) ** poly_power.
+
+    The fused implementation (one kernel for all parameters) where the device has one: 3.5x faster than the
+    per-parameter loop on CPU; same update up to float rounding."""
     params = [p for p in model.parameters() if p.requires_grad]
+    fused = {"fused": True} if params and params[0].device.type in _fused_devices() else {}
     if cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **fused)
     else:
-        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
 
     def factor(step: int) -> float:
         warm = min(1.0, (step + 1) / cfg.warmup_iters) if cfg.warmup_iters else 1.0
         return warm * max(0.0, 1 - step / cfg.iterations) ** cfg.poly_power
 
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def _fused_devices() -> list[str]:
+    try:  # private in torch, so guarded: without it the optimizers run unfused (correct, a little slower)
+        from torch.optim.optimizer import _get_fused_kernels_supported_devices
+        return _get_fused_kernels_supported_devices()
+    except ImportError:
+        return []
+
+
+class NonFiniteLoss(FloatingPointError):
+    """The loss of some task is NaN or infinite (the step was not taken)."""
+
+    def __init__(self, tasks: list[str]) -> None:
+        super().__init__(f"loss of task {', '.join(tasks)} is not finite")
+        self.tasks = tasks
+
+
+def train_step(model: nn.Module, criterion: nn.Module, batch: dict[str, torch.Tensor],
+               opt: torch.optim.Optimizer, sched: Any, scaler: torch.amp.GradScaler, dtype: torch.dtype | None,
+               grad_clip: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One optimisation step on a batch already on the device: forward under autocast, loss in fp32, backward,
+    clip, step. The one step of `train()` and of `python -m mqt_lite.bench train`. Returns (total, {task: loss})."""
+    device = batch["image"].device
+    with autocast(device, dtype):
+        outputs = model(batch["image"])
+    total, losses = criterion({t: o.float() for t, o in outputs.items()}, batch)
+    bad = [t for t, v in losses.items() if not torch.isfinite(v)]
+    if bad or not torch.isfinite(total):
+        raise NonFiniteLoss(bad or ["total"])
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(total).backward()  # the scaler is a no-op unless fp16
+    if grad_clip > 0:
+        scaler.unscale_(opt)
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(opt)
+    scaler.update()
+    sched.step()
+    return total, losses
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """Batch to the device (asynchronously from pinned memory); images channels-last, as the model runs."""
+    out = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    out["image"] = out["image"].contiguous(memory_format=torch.channels_last)
+    return out
 
 
 class History:
@@ -131,11 +181,12 @@ def train(cfg: MQTConfig | str, out: str | Path | None = None, resume: bool = Fa
     card = read_card(out) if resume and out is not None else None
     if resume and card is None:
         raise ValueError("resume=True needs out=, the folder of the run to continue")
-    cfg = MQTConfig.from_dict(card["config"]) if card else get_config(cfg, **overrides)
+    cfg = MQTConfig.from_card(card["config"]) if card else get_config(cfg, **overrides)
     rank, world, local_rank = init_distributed()
     device = resolve_device(cfg.device, local_rank)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
-    model = build_model(cfg).to(device)
+    # channels-last: the convolutions of the backbone and task heads run 1.03-1.08x faster (more with bf16)
+    model = build_model(cfg).to(device, memory_format=torch.channels_last)
     opt, sched = make_optimizer(cfg, model)
     step = 0
     if card is not None:
@@ -149,14 +200,15 @@ def train(cfg: MQTConfig | str, out: str | Path | None = None, resume: bool = Fa
         if device.type == "cuda":
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    criterion = MultiTaskLoss(cfg.tasks, edge_pos_weight=cfg.edge_pos_weight)
+    criterion = MultiTaskLoss(cfg.tasks, edge_pos_weight=cfg.edge_weight)
     data = train_dataset(cfg)
     val = val_loader(cfg, rank=rank, world=world)
     steps_per_epoch = len(data) // (cfg.batch_size * world)
     if steps_per_epoch < 1:
         raise ValueError(f"{len(data)} training images are fewer than one batch of {cfg.batch_size} x {world}")
     history = History(out, step if card else None, enabled=rank == 0)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and cfg.amp else nullcontext()
+    dtype = autocast_dtype(cfg.precision, device)
+    scaler = grad_scaler(device, dtype)
     last_good = step if card else None
 
     def checkpoint(metrics: dict | None = None) -> None:
@@ -190,22 +242,14 @@ def train(cfg: MQTConfig | str, out: str | Path | None = None, resume: bool = Fa
                 data, batch_size=cfg.batch_size, sampler=order, drop_last=True, num_workers=cfg.num_workers,
                 pin_memory=device.type == "cuda", persistent_workers=False)
             for batch in loader:
-                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-                with amp:
-                    outputs = model(batch["image"])
-                total, losses = criterion({t: o.float() for t, o in outputs.items()}, batch)
-                bad = [t for t, v in losses.items() if not torch.isfinite(v)]
-                if bad or not torch.isfinite(total):
+                try:
+                    total, losses = train_step(model, criterion, to_device(batch, device), opt, sched, scaler,
+                                               dtype, cfg.grad_clip)
+                except NonFiniteLoss as e:
                     where = f"; the last good checkpoint (step {last_good}) is in {out}" if last_good is not None \
                         else "; no checkpoint was written yet"
-                    raise FloatingPointError(f"loss of task {', '.join(bad) or 'total'} is not finite at step "
-                                             f"{step}: training stopped{where}. Try a lower lr or grad_clip.")
-                opt.zero_grad(set_to_none=True)
-                total.backward()
-                if cfg.grad_clip > 0:
-                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                opt.step()
-                sched.step()
+                    raise FloatingPointError(f"{e} at step {step}: training stopped{where}. "
+                                             "Try a lower lr or grad_clip.") from None
                 step += 1
                 for t, v in losses.items():
                     running[t] = running.get(t, 0.0) + v.item()

@@ -47,7 +47,7 @@ def test_parse_overrides_types():
 
 
 @pytest.mark.parametrize("bad,match", [(["--nope=1"], "valid keys"), (["lr=1"], "--key=value"),
-                                       (["--depth=two"], "expects int"), (["--amp=maybe"], "true/false")])
+                                       (["--depth=two"], "expects int"), (["--query_learning=maybe"], "true/false")])
 def test_bad_overrides(bad, match):
     with pytest.raises(ValueError, match=match):
         parse_overrides(bad)

@@ -20,14 +20,45 @@ def test_cross_entropy_confident_correct_is_near_zero_and_ignore_skipped():
     assert CrossEntropy()(torch.zeros(1, 3, 2, 2), target) == pytest.approx(math.log(3))
 
 
-def test_bce_plain_and_balanced_hand_computed():
-    # logit 0 -> p = 0.5: plain BCE = log 2 for y = 0 and 1; balanced (w = 0.95): y=1 -> 0.95 log 2, y=0 -> 0.05 log 2
+def test_bce_fixed_and_batch_balanced_hand_computed():
+    # logit 0 -> p = 0.5, each pixel costs log 2 times its weight. Fixed w = 0.95: y=1 -> 0.95 log 2, y=0 -> 0.05 log 2
     out, pos, neg = torch.zeros(1, 1, 1, 2), torch.tensor([[[1, 255]]]), torch.tensor([[[0, 255]]])
-    assert BinaryCrossEntropy()(out, pos) == pytest.approx(math.log(2))
     assert BinaryCrossEntropy(0.95)(out, pos) == pytest.approx(0.95 * math.log(2))
     assert BinaryCrossEntropy(0.95)(out, neg) == pytest.approx(0.05 * math.log(2))
+    # per batch (saliency): 1 positive, 3 negatives -> w = 3/4; (3/4 * 1 + 1/4 * 3) log 2 / 4 pixels = 3/8 log 2
+    assert BinaryCrossEntropy()(torch.zeros(1, 1, 1, 5), torch.tensor([[[1, 0, 0, 0, 255]]])) == \
+        pytest.approx(3 / 8 * math.log(2))
     # confident and correct: ~0, and stable for huge logits (logsigmoid)
     assert BinaryCrossEntropy(0.95)(torch.full((1, 1, 1, 2), 1e4), torch.tensor([[[1, 1]]])) == 0
+
+
+def test_saliency_loss_equals_the_official_balanced_two_class_cross_entropy():
+    """Official: CE over 2 logits with class weights (1 - w, w), w = fraction of negatives, summed / valid pixels."""
+    g = torch.Generator().manual_seed(0)
+    logit = torch.randn(2, 1, 5, 6, generator=g)
+    target = torch.randint(0, 2, (2, 5, 6), generator=g)
+    target[0, 0] = 255
+    valid = target != 255
+    w = ((target == 0) & valid).sum() / valid.sum()
+    two_class = torch.cat([torch.zeros_like(logit), logit], dim=1)  # softmax over (0, x) = sigmoid(x)
+    ce = torch.nn.functional.cross_entropy(two_class, target, weight=torch.stack([1 - w, w]), ignore_index=255,
+                                           reduction="none")
+    assert BinaryCrossEntropy()(logit, target) == pytest.approx(ce.sum() / valid.sum(), rel=1e-6)
+
+
+def test_normals_loss_equals_the_official_formula():
+    """Official: sum over x, y, z of |normalise(p) - g| over valid pixels, divided by the number of valid pixels."""
+    g = torch.Generator().manual_seed(1)
+    pred = torch.randn(2, 3, 4, 5, generator=g)
+    target = torch.nn.functional.normalize(torch.randn(2, 3, 4, 5, generator=g), dim=1)
+    target[1, :, 2:] = 0  # invalid pixels
+    valid = (target != 0).any(1, keepdim=True)  # (B, 1, H, W)
+    unit = pred / pred.norm(dim=1, keepdim=True)
+    official = ((unit - target).abs() * valid).sum() / valid.sum()
+    assert NormalsL1()(pred, target) == pytest.approx(official.item(), rel=1e-6)
+    # by hand: prediction (1,0,0) vs target (0,1,0): |1| + |1| + 0 = 2 for the one pixel
+    assert NormalsL1()(torch.tensor([1.0, 0, 0]).view(1, 3, 1, 1), torch.tensor([0.0, 1, 0]).view(1, 3, 1, 1)) == \
+        pytest.approx(2.0)
 
 
 def test_l1_losses_zero_on_perfect_and_masked():
@@ -38,9 +69,6 @@ def test_l1_losses_zero_on_perfect_and_masked():
     assert DepthL1()(pred + 1, depth[:, 0]) == pytest.approx(1.0)  # (B,H,W) target accepted
     n = torch.nn.functional.normalize(torch.randn(2, 3, 4, 4), dim=1)
     assert NormalsL1()(5 * n, n) == pytest.approx(0.0, abs=1e-6)  # the prediction is normalised first
-    # hand: prediction (1,0,0) vs target (0,1,0): |1| + |1| + 0 over 3 components -> 2/3
-    assert NormalsL1()(torch.tensor([1.0, 0, 0]).view(1, 3, 1, 1), torch.tensor([0.0, 1, 0]).view(1, 3, 1, 1)) == \
-        pytest.approx(2 / 3)
 
 
 @pytest.mark.parametrize("loss, out_shape, target", [
@@ -79,7 +107,7 @@ def test_multitask_total_uses_task_weights():
     total, per_task = MultiTaskLoss(tasks)(outputs, batch)
     assert set(per_task) == set(tasks)
     assert total == pytest.approx(sum(TASKS[t].loss_weight * per_task[t] for t in tasks))
-    # the edge loss is the balanced one, saliency the plain one
+    # the edge loss has the fixed weight, saliency the per-batch one
     assert per_task["edge"] == pytest.approx(BinaryCrossEntropy(0.95)(outputs["edge"], batch["edge"]))
     assert per_task["sal"] == pytest.approx(BinaryCrossEntropy()(outputs["sal"], batch["sal"]))
 
@@ -90,3 +118,13 @@ def test_size_mismatch_raises_with_both_shapes():
                                   {"semseg": torch.zeros(2, 4, 4, dtype=torch.long)})
     with pytest.raises(ValueError, match=r"\(B,1,H,W\)"):
         BinaryCrossEntropy()(torch.randn(2, 2, 4, 4), torch.zeros(2, 4, 4, dtype=torch.long))
+
+
+@pytest.mark.parametrize("preset, weight", [("hrnet18-nyud", 0.8), ("swin-s-nyud", 0.8), ("hrnet18-pascal", 0.95),
+                                            ("swin-t-pascal", 0.95), ("tiny-synthetic", 0.95)])
+def test_presets_carry_the_official_edge_weight(preset, weight):
+    from mqt_lite import get_config
+
+    cfg = get_config(preset)
+    assert cfg.edge_weight == weight
+    assert get_config(preset, edge_pos_weight=0.7).edge_weight == 0.7  # an explicit value wins

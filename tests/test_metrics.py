@@ -357,3 +357,45 @@ def test_odsf_errors():
         BoundaryODSF().update(torch.rand(1, 1, 5, 5), torch.zeros(1, 5, 5, dtype=torch.long))
     with pytest.raises(ValueError, match=r"\{0,1,255\}"):
         BoundaryODSF().update(torch.rand(1, 5, 5), torch.full((1, 5, 5), 3))
+
+
+def pad(a, rows, cols, value):
+    """Pad the last two dims of an array bottom/right with `value`, as evaluation pads to eval_size."""
+    widths = [(0, 0)] * (a.ndim - 2) + [(0, rows), (0, cols)]
+    return np.pad(a, widths, constant_values=value)
+
+
+def test_odsf_radius_comes_from_the_image_not_the_padding():
+    # 30x40 image: radius 0.05 x 50 = 2.5 px, so a line 3 px off is not matched. Padded to 60x80 with ignore
+    # labels the padded diagonal (100) would allow 5 px; the metric must still use the image's own 50.
+    gt = line_image([10], value=1).astype(np.int64)
+    pred = line_image([13])
+    assert odsf(pred, gt)["odsF"] == 0
+    assert odsf(pad(pred, 30, 40, 0.7), pad(gt, 30, 40, 255))["odsF"] == 0
+
+
+def test_padded_images_score_exactly_as_unpadded_in_every_metric():
+    """Evaluation pads with the ignore values (255 labels, 0 depth, all-zero normals); nothing padded may count."""
+    rng = np.random.default_rng(0)
+    H, W, pads = 48, 64, (13, 21)
+    gt = {"semseg": rng.integers(0, 6, (2, H, W)), "parts": rng.integers(0, 4, (2, H, W)),
+          "sal": rng.integers(0, 2, (2, H, W)), "edge": (rng.random((2, H, W)) < 0.05).astype(np.int64),
+          "depth": rng.uniform(0.5, 5, (2, 1, H, W)).astype(np.float32),
+          "normals": rng.normal(size=(2, 3, H, W)).astype(np.float32)}
+    gt["normals"] /= np.linalg.norm(gt["normals"], axis=1, keepdims=True)
+    ignore = {"semseg": 255, "parts": 255, "sal": 255, "edge": 255, "depth": 0.0, "normals": 0.0}
+    pred = {"semseg": rng.integers(0, 6, (2, H + pads[0], W + pads[1])),
+            "parts": rng.integers(0, 4, (2, H + pads[0], W + pads[1])),
+            "sal": rng.random((2, H + pads[0], W + pads[1])).astype(np.float32),
+            "edge": rng.random((2, H + pads[0], W + pads[1])).astype(np.float32),
+            "depth": rng.uniform(0.5, 5, (2, 1, H + pads[0], W + pads[1])).astype(np.float32),
+            "normals": rng.normal(size=(2, 3, H + pads[0], W + pads[1])).astype(np.float32)}
+    # the prediction inside the padding is arbitrary (here random): it must not matter
+    plain, padded = make_metrics(list(gt), "synthetic"), make_metrics(list(gt), "synthetic")
+    plain["nyud edge"], padded["nyud edge"] = BoundaryODSF(max_dist=0.011), BoundaryODSF(max_dist=0.011)
+    for name in plain:
+        t = name.split()[-1]
+        plain[name].update(torch.as_tensor(pred[t][..., :H, :W]), torch.as_tensor(gt[t]))
+        padded[name].update(torch.as_tensor(pred[t]), torch.as_tensor(pad(gt[t], *pads, ignore[t])))
+    for name in plain:
+        assert padded[name].details() == plain[name].details(), name

@@ -19,7 +19,7 @@ def small_input_overrides(name: str) -> dict:
     kw = dict(PRESETS[name].backbone_kwargs)
     if "img_size" in kw:
         kw["img_size"] = [64, 64]
-    return {"backbone_kwargs": kw}
+    return {"backbone_kwargs": kw, "pretrained": False}  # tests never download
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -55,6 +55,27 @@ def test_baselines_every_parameter_gets_a_gradient(head):
     out = model(torch.randn(2, 3, 64, 64))
     sum(y.float().square().mean() for y in out.values()).backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+def test_two_scales_start_as_the_fine_scale_alone():
+    """scale_fusion="gated": the coarse scale enters through a zero gain, so at initialisation the head's output is
+    its fine-scale map and the coarse path cannot blur it; the gain is learned (it gets a gradient)."""
+    torch.manual_seed(0)
+    model = build_model("tiny-synthetic", **SMALL).eval()
+    head = model.mqt
+    assert isinstance(head.scale_gain, torch.nn.Parameter) and torch.equal(head.scale_gain, torch.zeros(1, 32))
+    tokens = torch.randn(2, 8 * 8 + 4 * 4, 32)
+    fine = tokens[:, :64].transpose(1, 2).reshape(2, 32, 8, 8)
+    assert torch.equal(head._unpixels(tokens, [(8, 8), (4, 4)]), fine)
+    x = torch.randn(1, 3, 64, 64)
+    model(x)["depth"].sum().backward()
+    assert head.scale_gain.grad.abs().sum() > 0
+    # "add" (the first design) adds the upsampled coarse map at unit gain, and has no gain parameter
+    add = build_model("tiny-synthetic", **SMALL, scale_fusion="add").mqt
+    assert "scale_gain" not in dict(add.named_parameters()) and "mqt.scale_gain" not in add.state_dict()
+    coarse = tokens[:, 64:].transpose(1, 2).reshape(2, 32, 4, 4)
+    up = torch.nn.functional.interpolate(coarse, size=(8, 8), mode="bilinear", align_corners=False)
+    assert torch.allclose(add._unpixels(tokens, [(8, 8), (4, 4)]), fine + up)
 
 
 def test_queries_fixed_by_default_and_learned_on_request():
@@ -167,6 +188,6 @@ def test_unknown_preset_lists_valid_ones():
 
 def test_hrnet18_nyud_matches_paper_parameter_count():
     """Tab. II: MQTransformer with HRNet18 on NYUD-v2 has 5.23 M parameters."""
-    model = build_model("hrnet18-nyud")
+    model = build_model("hrnet18-nyud", pretrained=False)
     params = sum(p.numel() for p in model.parameters()) / 1e6
     assert abs(params - 5.23) / 5.23 < 0.02, params

@@ -11,6 +11,7 @@ Every variant is the `tiny-synthetic` preset with config fields changed, trained
     queries-8 / -64 / -128 (mqt has 32)    Tab. IV (c)
     non-shared                             Tab. V
     scales-1                               Tab. VI
+    scales-add                             our first two-scale design (coarse scale added at unit gain; mqt.py)
 
 Results go to a JSON file after every finished (variant, seed) run, so an interrupted sweep keeps what it
 finished and continues where it stopped when run again with the same --out. At the end the command prints the
@@ -45,6 +46,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "queries-128": {"num_queries": 128},
     "non-shared": {"shared_encoder_decoder": False},
     "scales-1": {"num_scales": 1},
+    "scales-add": {"scale_fusion": "add"},
 }
 # The paper's claims, as pairs of variants compared by delta_m on the same seed: (claim, where, better, worse, strict).
 # strict=False claims say "no better than": only a difference in the other direction on every seed contradicts them.
@@ -58,6 +60,7 @@ CLAIMS = (
     ("128 queries are no better than 64", "Tab. IV (c)", "queries-64", "queries-128", False),
     ("a shared encoder/decoder beats per-task ones", "Tab. V", "mqt", "non-shared", True),
     ("two scales beat one", "Tab. VI", "mqt", "scales-1", True),
+    ("(ours) the zero-gain coarse scale beats unit-gain addition", "mqt.py", "mqt", "scales-add", True),
 )
 QUICK_VARIANTS = ("single-task", "multi-task", "mqt", "no-ql-ctqa")
 # One budget for every variant: small scenes so that 12 variants x 3 seeds fit in 2 hours on 2 CPU cores.

@@ -76,7 +76,7 @@ def model_costs(preset: str, size: tuple[int, int] | None = None, **overrides: A
         size: input (H, W); default the preset's image_size.
     """
     with torch.device("meta"):
-        model = build_model(preset, **overrides).eval()  # eval: BatchNorm accepts 1x1 maps at batch 1
+        model = build_model(preset, **{"pretrained": False, **overrides}).eval()  # eval: BatchNorm takes 1x1 at batch 1
         x = torch.empty(1, 3, *(size or model.cfg.image_size))
     total, per = count_flops(lambda: model(x))
     body = sum(v for k, v in per.items() if k.endswith("backbone.body"))  # one body per network
@@ -92,7 +92,7 @@ def head_vs_official(repeats: int, timed: bool) -> dict[str, Any]:
     costs = model_costs("hrnet18-nyud")
     row = {"params_m": costs["head_params_m"], "gflops": costs["head_gflops"], "gmacs": costs["head_gflops"] / 2}
     if timed:
-        model = build_model("hrnet18-nyud").eval()
+        model = build_model("hrnet18-nyud", pretrained=False).eval()
         size = model.cfg.image_size
         with torch.inference_mode():
             pyramid = model.backbone.body(torch.randn(1, 3, *size))  # fixed input features

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from ..config import get_config
+from ..precision import PRECISIONS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,6 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=5, help="timed steps after 2 warm-up steps")
     p.add_argument("--batch-size", type=int, help="default: each preset's batch_size")
     p.add_argument("--device", default="auto")
+    p.add_argument("--precision", choices=PRECISIONS, help="default: each preset's (auto: bf16 where native)")
     p.add_argument("--worker", help=argparse.SUPPRESS)  # internal: run one preset in this process
 
 
@@ -46,25 +48,26 @@ def random_batch(cfg: Any, batch_size: int, device: torch.device) -> dict[str, t
     return {k: v.to(device) for k, v in batch.items()}
 
 
-def measure(preset: str, steps: int, batch_size: int | None, device_name: str) -> dict[str, Any]:
+def measure(preset: str, steps: int, batch_size: int | None, device_name: str,
+            precision: str | None = None) -> dict[str, Any]:
+    """Seconds per training step of a preset: `train.train_step` on one random batch, after 2 warm-up steps."""
     from ..losses import MultiTaskLoss
     from ..model import build_model
-    from ..train import make_optimizer, resolve_device
+    from ..precision import autocast_dtype, grad_scaler
+    from ..train import make_optimizer, resolve_device, to_device, train_step
 
-    cfg = get_config(preset)
+    cfg = get_config(preset, pretrained=False, **({"precision": precision} if precision else {}))
     device = resolve_device(device_name)
     bs = batch_size or cfg.batch_size
-    model = build_model(cfg).to(device).train()
+    model = build_model(cfg).to(device, memory_format=torch.channels_last).train()  # as train() builds it
     opt, sched = make_optimizer(cfg, model)
-    criterion = MultiTaskLoss(cfg.tasks, cfg.edge_pos_weight)
-    batch = random_batch(cfg, bs, device)
+    criterion = MultiTaskLoss(cfg.tasks, cfg.edge_weight)
+    batch = to_device(random_batch(cfg, bs, torch.device("cpu")), device)
+    dtype = autocast_dtype(cfg.precision, device)
+    scaler = grad_scaler(device, dtype)
 
     def step() -> None:
-        total, _ = criterion(model(batch["image"]), batch)
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        opt.step()
-        sched.step()
+        train_step(model, criterion, batch, opt, sched, scaler, dtype, cfg.grad_clip)
 
     for _ in range(2):
         step()
@@ -79,24 +82,25 @@ def measure(preset: str, steps: int, batch_size: int | None, device_name: str) -
     peak = (torch.cuda.max_memory_allocated() if device.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)  # ru_maxrss is KiB on Linux
     return {"preset": preset, "device": str(device), "threads": torch.get_num_threads(), "batch_size": bs,
-            "image_size": list(cfg.image_size), "images_per_s": bs * steps / seconds,
-            "s_per_step": seconds / steps, "peak_mem_mib": peak / 2**20}
+            "image_size": list(cfg.image_size), "precision": str(dtype or "fp32").replace("torch.", ""),
+            "images_per_s": bs * steps / seconds, "s_per_step": seconds / steps, "peak_mem_mib": peak / 2**20}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.worker:
-        print(json.dumps(measure(args.worker, args.steps, args.batch_size, args.device)))
+        print(json.dumps(measure(args.worker, args.steps, args.batch_size, args.device, args.precision)))
         return {}
     rows = []
     print(f"{'preset':16s} {'size':>9s} {'batch':>5s} {'images/s':>9s} {'s/step':>7s} {'peak MiB':>9s}  device")
     for preset in args.presets.split(","):
         get_config(preset)  # a bad name fails here with the valid ones listed
         cmd = [sys.executable, "-m", "mqt_lite.bench", "train", "--worker", preset, "--steps", str(args.steps),
-               "--device", args.device] + (["--batch-size", str(args.batch_size)] if args.batch_size else [])
+               "--device", args.device] + (["--batch-size", str(args.batch_size)] if args.batch_size else []) \
+            + (["--precision", args.precision] if args.precision else [])
         r = subprocess.run(cmd, capture_output=True, text=True, check=True)
         row = json.loads(r.stdout.strip().splitlines()[-1])
         rows.append(row)
         print(f"{preset:16s} {'x'.join(map(str, row['image_size'])):>9s} {row['batch_size']:5d} "
               f"{row['images_per_s']:9.2f} {row['s_per_step']:7.2f} {row['peak_mem_mib']:9.0f}  "
-              f"{row['device']} ({row['threads']} threads)")
+              f"{row['device']} ({row['threads']} threads, {row['precision']})")
     return {"rows": rows}
