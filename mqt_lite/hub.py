@@ -1,4 +1,4 @@
-"""Share and load models the way the ecosystem does: the Hugging Face Hub layout, one loader for every name, model cards.
+"""Share and load models as the ecosystem does: the Hugging Face Hub layout, one loader for every name, model cards.
 
 A shared model is a folder, or a Hub model repo, holding
     model.safetensors   the weights
@@ -42,8 +42,11 @@ DATASETS = {"synthetic": "the synthetic world of mqt_lite.data.make_synthetic", 
 METRIC_DECIMALS = 4
 
 
-class ModelNotFoundError(FileNotFoundError):
-    """A name that is no folder, no bundled model and no Hub repo that can be reached (or found in the cache)."""
+class ModelNotFoundError(FileNotFoundError, ValueError):
+    """A name that is no folder, no bundled model and no Hub repo that can be reached (or found in the cache).
+
+    Both a FileNotFoundError (nothing to load) and a ValueError (an unknown name), as `load_pretrained` raised.
+    """
 
 
 def _files() -> tuple[str, ...]:
@@ -76,7 +79,7 @@ def from_pretrained(name: str | os.PathLike, device: str | torch.device = "cpu",
     Raises:
         ModelNotFoundError: nothing of that name here, in the package or (reachable) on the Hub.
     """
-    from .checkpoint import load_checkpoint, pretrained_path
+    from .checkpoint import load_checkpoint
 
     text = str(name)
     bundled = _bundled(text)
@@ -87,11 +90,8 @@ def from_pretrained(name: str | os.PathLike, device: str | torch.device = "cpu",
     elif is_hub_id(text):
         folder = download(text.removeprefix(HUB_PREFIX), revision=revision, cache_dir=cache_dir, token=token)
     else:
-        try:
-            pretrained_path(text)
-        except ValueError as e:  # its message lists the bundled models
-            raise ModelNotFoundError(f"no model {text!r}: it is no folder here, not a Hugging Face Hub id "
-                                     f"(user/repo), and {e}") from None
+        raise ModelNotFoundError(f"no model {text!r}: it is no folder here, not a Hugging Face Hub id (user/repo), "
+                                 f"and {_why_not_bundled(text)}")
     model = load_checkpoint(folder, device)
     model.card["source"] = text
     return model
@@ -102,9 +102,20 @@ def _bundled(name: str) -> Path | None:
     from .checkpoint import pretrained_path
 
     try:
-        return pretrained_path(name) if name and "/" not in name else None
+        return pretrained_path(name)
     except ValueError:
         return None
+
+
+def _why_not_bundled(name: str) -> str:
+    """pretrained_path's message for `name`: it lists the bundled models."""
+    from .checkpoint import pretrained_path
+
+    try:
+        pretrained_path(name)
+    except ValueError as e:
+        return str(e)
+    return f"{name!r} is bundled"
 
 
 def download(repo_id: str, *, revision: str | None = None, cache_dir: str | os.PathLike | None = None,
@@ -231,7 +242,8 @@ def model_card(card: dict[str, Any], name: str | None = None) -> str:
                          preset=cfg["name"], tasks=tasks, training_data=data, trained_with=command,
                          step=card.get("step"), metrics_split=split, results=metrics)
     load = name or "path/to/this/folder"
-    rows = "\n".join(f"| {TASKS[t].title} | {m['metric']} {'↓' if m['lower_is_better'] else '↑'} | {m['value']:.2f} |"
+    arrow = {True: "↓", False: "↑"}  # lower / higher is better
+    rows = "\n".join(f"| {TASKS[t].title} | {m['metric']} {arrow[m['lower_is_better']]} | {m['value']:.2f} |"
                      for t, m in metrics.items())
     return f"""---
 {meta.to_yaml()}
