@@ -32,7 +32,8 @@ from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from mqt_lite import TASKS
 from mqt_lite import attention_maps as am
-from mqt_lite.checkpoint import load_checkpoint, load_pretrained
+from mqt_lite.checkpoint import load_pretrained
+from mqt_lite.hub import from_pretrained
 from mqt_lite.data import render_scene
 from mqt_lite.metrics import make_metrics
 from mqt_lite.predict import to_rgb_array
@@ -355,10 +356,8 @@ def _attention_tab(app: DemoApp, model: torch.nn.Module) -> tuple[list, list]:
 
 
 def load_model(checkpoint: str) -> torch.nn.Module:
-    """A checkpoint folder, or a model bundled with the package by name."""
-    if Path(checkpoint).exists() or os.sep in checkpoint:
-        return load_checkpoint(checkpoint)
-    return load_pretrained(checkpoint)
+    """A checkpoint folder, a model bundled with the package by name, or a Hub id (mqt_lite.from_pretrained)."""
+    return from_pretrained(checkpoint)
 
 
 def configure_threads() -> int:

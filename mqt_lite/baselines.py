@@ -11,11 +11,12 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .config import MQTConfig
+from .hub import HubMixin
 from .model import MultiTaskModel
 from .predict import Predictor
 
 
-class SingleTaskModel(Predictor, nn.Module):
+class SingleTaskModel(Predictor, HubMixin, nn.Module):
     """T independent networks, one per task; forward returns {task: (B, K_t, H, W)} like the others."""
 
     def __init__(self, cfg: MQTConfig) -> None:

@@ -137,10 +137,13 @@ def pretrained_path(name: str) -> Path:
 
 
 def load_pretrained(name: str = "tiny-synthetic", device: str | torch.device = "cpu") -> nn.Module:
-    """A model trained by this repo and shipped with the package; works offline.
+    """A model by name: bundled with the package (works offline), a checkpoint folder, or a Hub id ("user/repo").
 
     Args:
-        name: the bundled model (see `mqt_lite/assets/`); "tiny-synthetic" is trained on the synthetic world.
+        name: a bundled model (see `mqt_lite/assets/`; "tiny-synthetic" is trained on the synthetic world), a
+            folder, or a Hugging Face Hub id (downloaded once, then read from the cache): `mqt_lite.hub`.
         device: where to put it.
     """
-    return load_checkpoint(pretrained_path(name), device)
+    from .hub import from_pretrained
+
+    return from_pretrained(name, device)

@@ -137,7 +137,7 @@ def _evaluate_checkpoint(model: nn.Module, args: argparse.Namespace) -> dict[str
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from .checkpoint import load_checkpoint, load_pretrained
+    from .hub import from_pretrained
 
     p = argparse.ArgumentParser(prog="python -m mqt_lite.evaluate", description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", default="tiny-synthetic",
@@ -154,8 +154,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    help="also score constant predictions (majority class, mean depth, mean normal, background)")
     p.add_argument("--json", action="store_true", help="print the results as JSON only")
     args = p.parse_args(argv)
-    path = Path(args.checkpoint)
-    model = load_checkpoint(path, args.device) if path.exists() else load_pretrained(args.checkpoint, args.device)
+    model = from_pretrained(args.checkpoint, args.device)
     results = _evaluate_checkpoint(model, args)
     report: dict[str, Any] = {"checkpoint": model.card["path"], "preset": model.cfg.name,
                               "dataset": args.data or model.cfg.dataset, "split": args.split,

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from .backbone import FeatureExtractor
 from .config import MQTConfig, get_config
+from .hub import HubMixin
 from .mqt import MQTHead
 from .predict import Predictor
 from .tasks import TASKS
@@ -32,7 +33,7 @@ class TaskHead(nn.Module):
         return self.out(F.relu(self.norm(self.conv(x))))
 
 
-class MultiTaskModel(Predictor, nn.Module):
+class MultiTaskModel(Predictor, HubMixin, nn.Module):
     """images (B, 3, H, W), normalised -> {task: (B, K_t, H, W)} (+ attention maps on request)."""
 
     def __init__(self, cfg: MQTConfig) -> None:

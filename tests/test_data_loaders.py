@@ -1,12 +1,18 @@
-"""NYUD (both layouts) and PASCAL_MT loaders on small fake trees, with exact expected values."""
+"""NYUD (both layouts) and PASCAL_MT loaders on small fake trees, with exact expected values, and every dataset
+the package returns under the usual `datasets` verbs and formats."""
 import pickle
+import subprocess
+import sys
 
+import datasets
 import numpy as np
 import pytest
 import scipy.io
+import torch
 from PIL import Image
 
-from mqt_lite.data import DatasetLayoutError, label_boundaries, load_dataset, load_nyud, load_pascal
+from mqt_lite.data import (COLUMNS, DatasetLayoutError, MultiTaskDataset, as_numpy, label_boundaries, load_dataset,
+                           load_nyud, load_pascal, make_synthetic)
 from mqt_lite.data.pascal import NORMALS_VALID_CLASSES
 
 H, W = 6, 8
@@ -232,8 +238,94 @@ def test_load_dataset_dispatch(nyud_mt):
         load_nyud(nyud_mt, "train", tasks=("sal",))
 
 
-def test_a_malformed_file_names_the_image_and_its_files(nyud_mt):
+def test_a_malformed_file_names_its_files_and_a_misfit_names_the_image(nyud_mt):
+    (nyud_mt / "depth" / "b.npy").write_bytes(b"not an array")
+    with pytest.raises(DatasetLayoutError, match=r"(?s)cannot decode nyud.depth.*depth/b\.npy"):
+        load_nyud(nyud_mt, "val")[0]
     np.save(nyud_mt / "depth" / "b.npy", np.ones((H + 1, W), np.float32))  # not the image's size
-    ds = load_nyud(nyud_mt, "val")
-    with pytest.raises(DatasetLayoutError, match=r"(?s)cannot decode image 'b'.*\(7, 8\).*depth/b\.npy"):
-        ds[0]
+    with pytest.raises(ValueError, match=r"image 'b': column 'depth' is \(7, 8\) but the image is \(6, 8\)"):
+        MultiTaskDataset(load_nyud(nyud_mt, "val"), ["depth"], size=(8, 8), train=False)
+
+
+# ----------------------------------------------------------------------------- datasets verbs
+# How `datasets` formats each column (as it formats Image() columns: channels-first under "torch").
+TORCH_SHAPES = {"image": (3, H, W), "semseg": (1, H, W), "parts": (1, H, W), "sal": (1, H, W), "edge": (1, H, W),
+                "depth": (H, W), "normals": (3, H, W)}
+
+
+def assert_rows_equal(a, b):
+    assert set(a) == set(b)
+    for key in a:
+        if key == "name":
+            assert a[key] == b[key]
+        else:
+            assert isinstance(a[key], np.ndarray) and np.array_equal(a[key], b[key]), key
+
+
+@pytest.fixture
+def real_datasets(nyud_mt, pascal):
+    return {"nyud": load_nyud(nyud_mt, "train"), "pascal": load_pascal(pascal, "train")}
+
+
+def test_every_column_is_an_array_under_numpy_and_torch_formats(nyud_mt, real_datasets):
+    depth = load_nyud(nyud_mt, "val").with_format("torch")[0]["depth"]
+    assert isinstance(depth, torch.Tensor) and depth.shape == (H, W) and depth.dtype == torch.float32
+    assert np.array_equal(depth.numpy(), np.load(nyud_mt / "depth" / "b.npy"))
+    for ds in real_datasets.values():
+        plain = ds[1]
+        assert_rows_equal(ds.with_format(None).with_format("numpy")[1], plain)
+        row = ds.with_format("torch")[1]
+        for key in set(row) - {"name"}:
+            assert isinstance(row[key], torch.Tensor) and tuple(row[key].shape) == TORCH_SHAPES[key], key
+            assert row[key].dtype == (torch.uint8 if COLUMNS[key][0] == np.uint8 else torch.float32), key
+        assert_rows_equal(as_numpy(row), as_numpy(plain))  # the same values, channels-first
+        python = ds.with_format(None)[1]  # PIL images and arrays, never the stored paths
+        assert not any(isinstance(v, (str, dict)) for k, v in python.items() if k != "name")
+
+
+def test_select_filter_map_split_save_and_load_keep_decoding(tmp_path, real_datasets):
+    for name, ds in real_datasets.items():
+        rows = [ds[i] for i in range(len(ds))]
+        assert_rows_equal(ds.select([1])[0], rows[1])
+        assert_rows_equal(ds.filter(lambda r: r["name"] == rows[1]["name"])[0], rows[1])
+        doubled = ds.map(lambda r: {"normals": r["normals"] * 2, "mean_edge": float(r["edge"].mean())})
+        assert np.array_equal(doubled[0]["normals"], rows[0]["normals"] * 2)  # a rewritten column stays exact
+        assert np.isclose(doubled[0]["mean_edge"], rows[0]["edge"].mean())
+        halved = doubled.remove_columns("mean_edge").select([1]).map(lambda r: {"normals": r["normals"] / 2})
+        assert_rows_equal(halved[0], rows[1])
+        split = ds.train_test_split(test_size=1, shuffle=False)
+        assert_rows_equal(split["test"][0], rows[-1]) and len(split["train"]) == len(ds) - 1
+        ds.save_to_disk(str(tmp_path / name))
+        again = datasets.load_from_disk(str(tmp_path / name))
+        assert again.format["type"] == "numpy" and again.features == ds.features
+        for i, row in enumerate(rows):
+            assert_rows_equal(again[i], row)
+
+
+def test_a_saved_dataset_loads_in_a_fresh_process(tmp_path, nyud_mt):
+    load_nyud(nyud_mt, "val").save_to_disk(str(tmp_path / "nyud"))
+    read = f"import datasets; print(datasets.load_from_disk({str(tmp_path / 'nyud')!r})[0]['depth'].shape)"
+    run = lambda code: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    done = run("import mqt_lite.data; " + read)
+    assert done.returncode == 0 and done.stdout.strip() == f"({H}, {W})", done.stderr
+    bare = run(read)  # without mqt_lite the feature type is unknown, and datasets' error names it
+    assert bare.returncode != 0 and "mqt_lite.data.SchemaFile" in bare.stderr
+
+
+def test_multitask_dataset_trains_from_every_format_and_verb(real_datasets):
+    for ds in real_datasets.values():
+        tasks = [t for t in ds.column_names if t not in ("name", "image")]
+        expect = MultiTaskDataset(ds, tasks, size=(8, 8), train=True)[1]
+        for variant in (ds.with_format("torch"), ds.with_format(None), ds.filter(lambda r: True), ds.map(lambda r: {})):
+            sample = MultiTaskDataset(variant, tasks, size=(8, 8), train=True)[1]
+            assert all(torch.equal(sample[k], expect[k]) for k in expect)
+
+
+def test_synthetic_world_keeps_decoding_under_the_verbs(tmp_path):
+    ds = make_synthetic(3, size=16, split="val")
+    row = ds.with_format("torch")[0]
+    assert row["depth"].shape == (16, 16) and row["normals"].shape == (3, 16, 16) and row["semseg"].shape == (1, 16, 16)
+    ds.save_to_disk(str(tmp_path / "syn"))
+    assert_rows_equal(datasets.load_from_disk(str(tmp_path / "syn"))[2], ds[2])
+    assert_rows_equal(ds.train_test_split(test_size=1, shuffle=False)["test"][0], ds[2])
+    assert_rows_equal(ds.filter(lambda r: r["name"] == ds[1]["name"]).map(lambda r: {})[0], ds[1])

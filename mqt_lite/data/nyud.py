@@ -14,19 +14,20 @@ Conversions to the schema:
   pixels invalid. Vectors are not renormalised (the losses and metrics normalise); their frame is the one the
   files use.
 - edge: > 0 -> 1 (the .npy files hold {0, 1}, the pngs {0, 255}).
-The rows are decoded lazily (`ds[i]`); the folder holds several GB once decoded.
+The dataset stores only file paths and decodes through `datasets` features (`Image` for the photo,
+`schema.SchemaFile` for the maps) when a row is read, whatever the format or verb; decoded, the two splits would
+take about 7 GB (4.9 MB of float depth and normals per 480x640 image), which is why nothing is materialised.
 """
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import numpy as np
 
 from ..tasks import CLASS_NAMES, DATASET_TASKS
-from .schema import (IGNORE_INDEX, DatasetLayoutError, as_numpy, find_file, lazy_dataset, normals_from_png,
-                     raise_if_missing, read_image, read_split, require_folders)
+from .schema import (IGNORE_INDEX, DatasetLayoutError, file_dataset, find_file, normals_from_png, raise_if_missing,
+                     read_image, read_split, register_decoder, require_folders)
 
 LAYOUT = """expected NYUD-v2 layout (NYUD_MT, or the older NYUDv2 export with .png in place of .jpg/.npy):
   <root>/images/<id>.jpg | .png
@@ -76,14 +77,12 @@ def _edge(path: str) -> np.ndarray:
     return (np.asarray(edge) > 0).astype(np.uint8)
 
 
-DECODERS: dict[str, Callable[[str], np.ndarray]] = {
-    "image": lambda path: read_image(path, "RGB"), "semseg": _semseg, "depth": _depth, "normals": _normals,
-    "edge": _edge,
-}
+for _task, _decode in (("semseg", _semseg), ("depth", _depth), ("normals", _normals), ("edge", _edge)):
+    register_decoder(f"nyud.{_task}", _decode)
 
 
 def load_nyud(root: str | Path, split: str, tasks: Iterable[str] | None = None):
-    """NYUD-v2 as a datasets.Dataset whose rows (`ds[i]`) are schema arrays, decoded on access.
+    """NYUD-v2 as a datasets.Dataset ("numpy" format) whose rows (`ds[i]`) are schema arrays, decoded on access.
 
     Args:
         root: the NYUD folder (either layout).
@@ -99,7 +98,7 @@ def load_nyud(root: str | Path, split: str, tasks: Iterable[str] | None = None):
     columns = ("image", *tasks)
     require_folders(root, ["gt_sets"] + [SOURCES[c][0] for c in columns], LAYOUT)
     ids = read_split(root / "gt_sets" / f"{split}.txt", LAYOUT)
-    records: dict[str, list[str]] = {"name": ids, **{f"{c}_path": [] for c in columns}}
+    paths: dict[str, list[str]] = {c: [] for c in columns}
     missing = []
     for image_id in ids:
         for c in columns:
@@ -107,12 +106,6 @@ def load_nyud(root: str | Path, split: str, tasks: Iterable[str] | None = None):
             path = find_file(root / folder, image_id, suffixes)
             if path is None:
                 missing.append(f"{root / folder / image_id}{{{','.join(suffixes)}}}")
-            records[f"{c}_path"].append(str(path))
+            paths[c].append(str(path))
     raise_if_missing(missing, split, LAYOUT)
-    return lazy_dataset(records, partial(_decode, tasks=tasks))
-
-
-def _decode(record: dict[str, str], tasks: tuple[str, ...]) -> dict:
-    """One NYUD record (file paths) -> schema row."""
-    arrays = {c: DECODERS[c](record[f"{c}_path"]) for c in ("image", *tasks)}
-    return {"name": record["name"], **as_numpy(arrays, tasks)}
+    return file_dataset(ids, paths["image"], {t: (f"nyud.{t}", paths[t]) for t in tasks})

@@ -12,19 +12,20 @@ Conversions to the schema, following the PASCAL_MT loaders of ATRC / MTI-Net whe
   NYUD class (NORMALS_VALID_CLASSES, as the reference loaders evaluate them); black pixels are invalid too.
 - edge: from pascal-context/trainval/<id>.mat `LabelMap` by `schema.label_boundaries` (1 pixel wide; the
   reference thins |Laplacian| > 0, which is about 1 pixel wide too).
-The rows are decoded lazily (`ds[i]`).
+The dataset stores only file paths and decodes through `datasets` features (`Image` for the photo,
+`schema.SchemaFile` for the maps) when a row is read, whatever the format or verb; decoded, the float normals
+alone would take about 22 GB (2.2 MB per ~500x375 image), which is why nothing is materialised.
 """
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
 from ..tasks import CLASS_NAMES, DATASET_TASKS
-from .schema import (IGNORE_INDEX, DatasetLayoutError, as_numpy, find_file, label_boundaries, lazy_dataset,
-                     normals_from_png, raise_if_missing, read_image, read_split, require_folders)
+from .schema import (IGNORE_INDEX, DatasetLayoutError, file_dataset, find_file, label_boundaries, normals_from_png,
+                     raise_if_missing, read_image, read_split, register_decoder, require_folders)
 
 LAYOUT = """expected PASCAL_MT layout:
   <root>/JPEGImages/<id>.jpg
@@ -89,28 +90,26 @@ def _parts(mat_path: str | None, semseg: np.ndarray) -> np.ndarray:
     return parts
 
 
-def _decode(record: dict[str, str | None], tasks: tuple[str, ...]) -> dict:
-    """One PASCAL_MT record (file paths) -> schema row."""
-    row: dict = {"image": read_image(record["image_path"], "RGB")}
-    if "semseg_path" in record:
-        row["semseg"] = read_image(record["semseg_path"])
-    if "parts" in tasks:
-        row["parts"] = _parts(record["parts_path"], row["semseg"])
-    if "sal" in tasks:
-        row["sal"] = (read_image(record["sal_path"], "L") / 255 > SAL_THRESHOLD).astype(np.uint8)
-    if "labelmap_path" in record:
-        label_map = _label_map(record["labelmap_path"])
-        if "normals" in tasks:
-            normals = normals_from_png(read_image(record["normals_path"], "RGB"))
-            normals[:, ~np.isin(label_map, NORMALS_VALID_CLASSES)] = 0
-            row["normals"] = normals
-        if "edge" in tasks:
-            row["edge"] = label_boundaries(label_map)
-    return {"name": record["name"], **as_numpy(row, tasks)}
+def _normals(normals_path: str, label_map_path: str) -> np.ndarray:
+    """Distilled normals, valid only on pixels of the classes NYUD also has (and not black)."""
+    normals = normals_from_png(read_image(normals_path, "RGB"))
+    normals[:, ~np.isin(_label_map(label_map_path), NORMALS_VALID_CLASSES)] = 0
+    return normals
+
+
+# decoder name -> decode(*paths); the paths each column stores are listed in load_pascal's `sources`
+register_decoder("pascal.semseg", read_image)
+register_decoder("pascal.parts", lambda mat_path, semseg_path: _parts(mat_path, read_image(semseg_path)))
+register_decoder("pascal.sal", lambda path: (read_image(path, "L") / 255 > SAL_THRESHOLD).astype(np.uint8))
+register_decoder("pascal.normals", _normals)
+register_decoder("pascal.edge", lambda label_map_path: label_boundaries(_label_map(label_map_path)))
+# the source files (keys of load_pascal's `sources`) each task's column stores
+TASK_SOURCES = {"semseg": ("semseg",), "parts": ("parts", "semseg"), "sal": ("sal",),
+                "normals": ("normals", "labelmap"), "edge": ("labelmap",)}
 
 
 def load_pascal(root: str | Path, split: str, tasks: Iterable[str] | None = None):
-    """PASCAL_MT as a datasets.Dataset whose rows (`ds[i]`) are schema arrays, decoded on access.
+    """PASCAL_MT as a datasets.Dataset ("numpy" format) whose rows (`ds[i]`) are schema arrays, decoded on access.
 
     Args:
         root: the PASCAL_MT folder.
@@ -140,13 +139,17 @@ def load_pascal(root: str | Path, split: str, tasks: Iterable[str] | None = None
     if "semseg" in sources and not any((root / f).is_dir() for f in sources["semseg"][0]):
         raise DatasetLayoutError(f"missing folder: {root / 'semseg/VOC12'} (or semseg/pascal-context)\n{LAYOUT}")
     ids = read_split(root / "ImageSets" / "Context" / f"{split}.txt", LAYOUT)
-    records: dict[str, list] = {"name": ids, **{f"{name}_path": [] for name in sources}}
+    paths: dict[str, list] = {name: [] for name in sources}
     missing = []
     for image_id in ids:
         for name, (candidates, suffix, required) in sources.items():
             path = next((p for f in candidates if (p := find_file(root / f, image_id, (suffix,)))), None)
             if path is None and required:
                 missing.append(" or ".join(str(root / f / f"{image_id}{suffix}") for f in candidates))
-            records[f"{name}_path"].append(None if path is None else str(path))
+            paths[name].append(None if path is None else str(path))
     raise_if_missing(missing, split, LAYOUT)
-    return lazy_dataset(records, partial(_decode, tasks=tasks))
+    columns = {}
+    for t in tasks:
+        stored = [paths[source] for source in TASK_SOURCES[t]]
+        columns[t] = (f"pascal.{t}", list(zip(*stored)) if len(stored) > 1 else stored[0])
+    return file_dataset(ids, paths["image"], columns)
