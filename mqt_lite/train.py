@@ -275,7 +275,9 @@ def train(cfg: MQTConfig | str, out: str | Path | None = None, resume: bool = Fa
         bar.close()
         raise
     bar.close()
-    return unwrap(model), history.records
+    # back to the default layout: channels-last was for the training step's speed; a model handed back (or
+    # reloaded from its checkpoint) then runs the same kernels and gives bit-identical predictions
+    return unwrap(model).to(memory_format=torch.contiguous_format), history.records
 
 
 def main(argv: list[str] | None = None) -> int:
