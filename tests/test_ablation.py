@@ -76,3 +76,46 @@ def test_claims_verdicts_from_hand_made_runs():
     assert "no-ctqa" not in rows and "queries-8" not in rows  # variants that were not run are left out
     one_seed = {k: v for k, v in runs.items() if k.endswith("@0")}
     assert {r["verdict"] for r in claims({"runs": one_seed, "tasks": tasks})} == {"one seed: not resolved"}
+
+
+CONVERGE = ["converge", "--seeds", "2", "--iterations", "4", "--eval-every", "2", "--image-size", "32",
+            "--val-size", "2", "--train-size", "32", "--variants", "single-task,mqt"]
+
+
+def test_converge_records_learning_curves_and_resumes_runs(tmp_path, capsys):
+    out, runs = tmp_path / "converged.json", tmp_path / "runs"
+    bench([*CONVERGE, "--out", str(out), "--runs-dir", str(runs)])
+    results = json.loads(out.read_text())
+    assert sorted(results["runs"]) == ["mqt@0", "mqt@1", "single-task@0", "single-task@1"]
+    for run in results["runs"].values():
+        assert run["done"] and [p["step"] for p in run["curve"]] == [2, 4]
+        assert run["headline"] == run["curve"][-1]["headline"] and run["train_s"] > 0
+    curve = results["curves"]["mqt"]
+    assert [p["step"] for p in curve] == [2, 4] and all(p["semseg"]["n"] == 2 for p in curve)
+    assert results["summary"]["mqt"]["seeds"] == [0, 1] and results["machines"]
+    capsys.readouterr()
+
+    # A run stopped half-way continues from its checkpoint: cut mqt@1 back to its step-2 state and run again.
+    results["runs"]["mqt@1"]["done"] = False
+    out.write_text(json.dumps(results))
+    final = results["runs"]["mqt@1"]["curve"]
+    bench([*CONVERGE, "--out", str(out), "--runs-dir", str(runs)])
+    again = json.loads(out.read_text())
+    assert "--- mqt@1" in capsys.readouterr().out and again["runs"]["mqt@1"]["done"]
+    assert again["runs"]["mqt@1"]["curve"] == final  # the finished run's folder is read back, not retrained
+    assert again["runs"]["mqt@0"] == results["runs"]["mqt@0"]
+
+
+def test_converge_curves_average_delta_m_over_seeds_per_step():
+    from mqt_lite.bench.converge import curves
+
+    def run(points):
+        return {"curve": [{"step": s, "headline": {"semseg": m, "depth": d}} for s, m, d in points]}
+
+    runs = {f"single-task@{s}": run([(10, 50.0, 1.0), (20, 60.0, 1.0)]) for s in (0, 1)}
+    runs["mqt@0"] = run([(10, 55.0, 1.0), (20, 60.0, 0.9)])  # delta_m +5 at step 10, +5 at step 20
+    runs["mqt@1"] = run([(10, 45.0, 1.0), (20, 66.0, 1.0)])  # -5, +5
+    out = curves({"tasks": ["semseg", "depth"], "runs": runs})["mqt"]
+    assert [p["step"] for p in out] == [10, 20]
+    assert abs(out[0]["delta_m"]["mean"]) < 1e-9 and abs(out[1]["delta_m"]["mean"] - 5.0) < 1e-9
+    assert out[1]["semseg"]["mean"] == 63.0 and out[1]["delta_m"]["n"] == 2

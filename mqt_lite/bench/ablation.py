@@ -101,7 +101,7 @@ def summarise(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
         row["train_s"].append(run["train_s"])
         for t in tasks:
             row["metrics"][t].append(run["headline"][t])
-        if seed in single:
+        if seed in single and all(single[seed][t] for t in tasks):  # delta_m divides by the reference
             row["delta_m"].append(delta_m(run["headline"], single[seed], tasks))
 
     def stat(xs: list[float]) -> dict[str, float]:
@@ -129,7 +129,7 @@ def claims(results: dict[str, Any]) -> list[dict[str, Any]]:
         diffs = []
         for s in seeds:
             keys = (f"{better}@{s}", f"{worse}@{s}", f"single-task@{s}")
-            if all(k in runs for k in keys):
+            if all(k in runs for k in keys) and all(runs[keys[2]]["headline"][t] for t in tasks):
                 a, b, single = (runs[k]["headline"] for k in keys)
                 diffs.append(delta_m(a, single, tasks) - delta_m(b, single, tasks))
         if not diffs:

@@ -127,8 +127,9 @@ def curves(results: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
                 cell = by_step.setdefault(point["step"], {t: [] for t in [*tasks, "delta_m"]})
                 for t in tasks:
                     cell[t].append(point["headline"][t])
-                if point["step"] in single.get(seed, {}):
-                    cell["delta_m"].append(delta_m(point["headline"], single[seed][point["step"]], tasks))
+                reference = single.get(seed, {}).get(point["step"])
+                if reference is not None and all(reference[t] for t in tasks):  # delta_m divides by them
+                    cell["delta_m"].append(delta_m(point["headline"], reference, tasks))
         out[variant] = [{"step": s, **{k: _stat(v) for k, v in cell.items() if v}} for s, cell in sorted(by_step.items())]
     return out
 
