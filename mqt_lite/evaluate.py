@@ -137,7 +137,8 @@ def _evaluate_checkpoint(model: nn.Module, args: argparse.Namespace) -> dict[str
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from .checkpoint import load_checkpoint, load_pretrained
+    from .checkpoint import load_model
+    from .cli import add_debug_flag, user_errors
 
     p = argparse.ArgumentParser(prog="python -m mqt_lite.evaluate", description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", default="tiny-synthetic",
@@ -153,9 +154,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--trivial", action="store_true",
                    help="also score constant predictions (majority class, mean depth, mean normal, background)")
     p.add_argument("--json", action="store_true", help="print the results as JSON only")
+    add_debug_flag(p)
     args = p.parse_args(argv)
-    path = Path(args.checkpoint)
-    model = load_checkpoint(path, args.device) if path.exists() else load_pretrained(args.checkpoint, args.device)
+    with user_errors(p.prog, args.debug):
+        return _report(load_model(args.checkpoint, args.device), args)
+
+
+def _report(model: nn.Module, args: argparse.Namespace) -> dict[str, Any]:
+    """Evaluate, print the table (or JSON) and return the report."""
     results = _evaluate_checkpoint(model, args)
     report: dict[str, Any] = {"checkpoint": model.card["path"], "preset": model.cfg.name,
                               "dataset": args.data or model.cfg.dataset, "split": args.split,

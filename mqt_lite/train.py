@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable
@@ -26,7 +27,8 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoint import TRAIN_STATE, load_weights, read_card, save_checkpoint, unwrap
+from .checkpoint import atomic_write, load_train_state, load_weights, read_card, save_checkpoint, unwrap
+from .cli import add_debug_flag, user_errors
 from .config import MQTConfig, get_config, parse_overrides
 from .evaluate import evaluate, headline, val_loader
 from .losses import MultiTaskLoss
@@ -83,6 +85,21 @@ def make_optimizer(cfg: MQTConfig, model: nn.Module) -> tuple[torch.optim.Optimi
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
+def read_history(file: Path) -> list[dict[str, Any]]:
+    """The records of a history.jsonl; a torn last line (a crash while appending) is dropped with a warning."""
+    lines = [ln for ln in file.read_text().splitlines() if ln.strip()]
+    records = []
+    for i, line in enumerate(lines):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            if i < len(lines) - 1:
+                raise ValueError(f"{file}, line {i + 1} is not JSON ({e}); fix or delete that line") from None
+            warnings.warn(f"{file}: dropped a torn last line (a crash while it was written): {line[:80]!r}",
+                          stacklevel=2)
+    return records
+
+
 class History:
     """Records in memory and, on rank 0 with an output folder, in DIR/history.jsonl (+ TensorBoard if installed)."""
 
@@ -93,10 +110,9 @@ class History:
         if self.file is None:
             return
         if resume_step is not None and self.file.exists():  # drop what was logged after the checkpoint
-            kept = [json.loads(ln) for ln in self.file.read_text().splitlines() if ln.strip()]
-            self.records = [r for r in kept if r["step"] <= resume_step]
-        self.file.parent.mkdir(parents=True, exist_ok=True)
-        self.file.write_text("".join(json.dumps(r) + "\n" for r in self.records))
+            self.records = [r for r in read_history(self.file) if r["step"] <= resume_step]
+        text = "".join(json.dumps(r) + "\n" for r in self.records)
+        atomic_write(self.file, lambda p: Path(p).write_text(text))
         try:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -140,7 +156,7 @@ def train(cfg: MQTConfig | str, out: str | Path | None = None, resume: bool = Fa
     step = 0
     if card is not None:
         load_weights(model, out)
-        state = torch.load(out / TRAIN_STATE, map_location="cpu", weights_only=False)
+        state = load_train_state(out)  # no pickle; checked to be of the card's step
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
@@ -243,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", choices=["synthetic", "nyud", "pascal"], help="dataset (default: the preset's)")
     p.add_argument("--data-root", help="folder of NYUD_MT or PASCAL_MT")
     p.add_argument("--no-progress", action="store_true")
+    add_debug_flag(p)
     args, rest = p.parse_known_args(argv)
     try:
         overrides = parse_overrides(rest)
@@ -260,8 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.out:
         p.error("--out DIR is required (checkpoints and history go there)")
     try:
-        model, history = train(args.preset, args.out, resume=bool(args.resume), progress=not args.no_progress,
-                               **overrides)
+        with user_errors(p.prog, args.debug):
+            model, history = train(args.preset, args.out, resume=bool(args.resume), progress=not args.no_progress,
+                                   **overrides)
     except KeyboardInterrupt:
         print(f"\ninterrupted; checkpoint saved. Continue with: python -m mqt_lite.train --resume {args.out}",
               file=sys.stderr)
