@@ -62,24 +62,29 @@ def read_image(path: str | Path, max_side: int, budget: int = DECODE_BUDGET) -> 
     Raises ImageTooLarge before decoding when the frame would not fit the budget, and PIL's errors
     (UnidentifiedImageError, DecompressionBombError, OSError) for files that are not readable images.
     """
-    with Image.open(path) as im:  # reads the header only
-        size = im.size
-        orientation = im.getexif().get(ORIENTATION_TAG, 1)
-        target = fit_size(size, max_side)
-        if im.format == "JPEG":
-            im.draft(None, target)  # decode at 1/2, 1/4 or 1/8 scale, no smaller than the target
-        cost = decode_cost(im.size, im.mode)
-        if cost > budget:
-            raise ImageTooLarge(
-                f"the {size[0]}×{size[1]} {im.mode} image would take {cost / 2 ** 20:.0f} MB to decode; at most "
-                f"{budget / 2 ** 20:.0f} MB (about {budget // _BYTES_PER_PIXEL.get(im.mode, 4) / 1e6:.0f} megapixels "
-                f"in this mode) are decoded. Downscale it first.")
-        with warnings.catch_warnings():  # our budget, checked above, is the limit; PIL's hard limit still holds
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im.load()
-        transparent = im.mode not in _HIGH_BIT and ("A" in im.mode or "transparency" in im.info)
-        text = {k: v for k, v in im.info.items() if isinstance(k, str) and isinstance(v, str)}
-        rgb = _reduce_to_rgb(im, target, transparent)
+    with warnings.catch_warnings():  # our budget, checked below, is the limit; PIL's hard limit still holds
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(path) as im:  # reads the header only
+            return _decode(im, max_side, budget)
+
+
+def _decode(im: Image.Image, max_side: int, budget: int) -> Decoded:
+    """An opened (not yet decoded) image -> Decoded, within the budget."""
+    size = im.size
+    orientation = im.getexif().get(ORIENTATION_TAG, 1)
+    target = fit_size(size, max_side)
+    if im.format == "JPEG":
+        im.draft(None, target)  # decode at 1/2, 1/4 or 1/8 scale, no smaller than the target
+    cost = decode_cost(im.size, im.mode)
+    if cost > budget:
+        raise ImageTooLarge(
+            f"the {size[0]}×{size[1]} {im.mode} image would take {cost / 2 ** 20:.0f} MB to decode; at most "
+            f"{budget / 2 ** 20:.0f} MB (about {budget // _BYTES_PER_PIXEL.get(im.mode, 4) / 1e6:.0f} megapixels "
+            f"in this mode) are decoded. Downscale it first.")
+    im.load()
+    transparent = im.mode not in _HIGH_BIT and ("A" in im.mode or "transparency" in im.info)
+    text = {k: v for k, v in im.info.items() if isinstance(k, str) and isinstance(v, str)}
+    rgb = _reduce_to_rgb(im, target, transparent)
     rotate = _TRANSPOSE.get(orientation)
     if rotate is not None:
         rgb = np.asarray(Image.fromarray(rgb).transpose(rotate))
