@@ -255,6 +255,8 @@ class LocalImage(gr.Image):
     """gr.Image that only reads files it received: a client-supplied URL is refused before any network access
     (Gradio would download it, resolving the host first, while moving inputs to its cache)."""
 
+    is_template = True  # Gradio then uses gr.Image's frontend (a subclass would otherwise be a custom component)
+
     async def async_move_resource_to_block_cache(self, url_or_file_path: str | Path | None) -> str | None:
         _refuse_urls(url_or_file_path)
         return await super().async_move_resource_to_block_cache(url_or_file_path)

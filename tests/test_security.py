@@ -116,16 +116,17 @@ def test_a_flood_gets_busy_answers_and_the_server_keeps_serving(gated_server, tm
 
     url, demo, gate, started = gated_server
     client = Client(url, verbose=False)
-    scene = handle_file(str(app.save_scene(tmp_path, 1, 64)))
-    accepted = [client.submit(scene, api_name="/predict") for _ in range(4)]  # 2 served (waiting at the gate) + 2
+    # distinct images: identical outputs of concurrent requests share a cache file that gradio rewrites while serving
+    scenes = [handle_file(str(app.save_scene(tmp_path, seed, 64))) for seed in range(8)]
+    accepted = [client.submit(scenes[i], api_name="/predict") for i in range(4)]  # 2 served (at the gate) + 2
     while (len(started) < app.CONCURRENCY or len(demo._queue) < 2) and not accepted[0].done():
         gate.wait(0.05)  # until two are being served and two wait: the queue is full
-    for _ in range(3):
+    for i in range(4, 7):
         with pytest.raises(QueueError, match="Queue is full"):
-            client.predict(scene, api_name="/predict")
+            client.predict(scenes[i], api_name="/predict")
     gate.set()
     assert all(job.result(timeout=120)[-1].startswith(app.OK_MARK) for job in accepted)
-    assert client.predict(scene, api_name="/predict")[-1].startswith(app.OK_MARK)  # still serving
+    assert client.predict(scenes[7], api_name="/predict")[-1].startswith(app.OK_MARK)  # still serving
     sessions = demo.state_holder.session_data.values()
     assert all(isinstance(v, (str, bool, type(None))) for s in sessions for v in s.state_data.values())
 
