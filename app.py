@@ -251,19 +251,22 @@ class ResultCache:
             self.nbytes += size
 
 
-class LocalImage(gr.Image):
-    """gr.Image that only reads files it received: a client-supplied URL is refused before any network access
-    (Gradio would download it, resolving the host first, while moving inputs to its cache)."""
+def local_only(image: gr.Image) -> gr.Image:
+    """Make an input image read only files it received: a client-supplied URL is refused before any network
+    access (Gradio would download it, resolving the host first, while moving inputs to its cache). Wraps the
+    component's own methods: a gr.Image subclass would make Gradio write an app.pyi stub beside this file."""
+    move, async_move = image.move_resource_to_block_cache, image.async_move_resource_to_block_cache
 
-    is_template = True  # Gradio then uses gr.Image's frontend (a subclass would otherwise be a custom component)
-
-    async def async_move_resource_to_block_cache(self, url_or_file_path: str | Path | None) -> str | None:
+    async def guarded_async_move(url_or_file_path: str | Path | None) -> str | None:
         _refuse_urls(url_or_file_path)
-        return await super().async_move_resource_to_block_cache(url_or_file_path)
+        return await async_move(url_or_file_path)
 
-    def move_resource_to_block_cache(self, url_or_file_path: str | Path | None) -> str | None:
+    def guarded_move(url_or_file_path: str | Path | None) -> str | None:
         _refuse_urls(url_or_file_path)
-        return super().move_resource_to_block_cache(url_or_file_path)
+        return move(url_or_file_path)
+
+    image.async_move_resource_to_block_cache, image.move_resource_to_block_cache = guarded_async_move, guarded_move
+    return image
 
 
 def _refuse_urls(value: str | Path | None) -> None:
@@ -396,8 +399,8 @@ def build_demo(model: torch.nn.Module | None = None, queue_size: int = QUEUE_SIZ
         state, attention_open = gr.State(None), gr.State(False)
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
-                image = LocalImage(label="Input image", type="filepath", image_mode=None, height=320,
-                                 sources=["upload", "webcam", "clipboard"], elem_id="input-image")
+                image = local_only(gr.Image(label="Input image", type="filepath", image_mode=None, height=320,
+                                            sources=["upload", "webcam", "clipboard"], elem_id="input-image"))
                 scene_btn = gr.Button("New random scene", variant="primary")
                 gr.Examples([str(save_scene(app.scene_dir, s)) for s in EXAMPLE_SEEDS], inputs=image,
                             label="Synthetic scenes (with ground truth)",
@@ -413,7 +416,8 @@ def build_demo(model: torch.nn.Module | None = None, queue_size: int = QUEUE_SIZ
                     with gr.Tab("Attention maps") as tab_att:
                         att_outputs, att_inputs = _attention_tab(app, model)
                     with gr.Tab("Live webcam") as tab_cam:
-                        cam = LocalImage(label="Webcam", sources=["webcam"], streaming=True, type="numpy", height=240)
+                        cam = local_only(gr.Image(label="Webcam", sources=["webcam"], streaming=True, type="numpy",
+                                                  height=240))
                         gallery = gr.Gallery(label="Live predictions", columns=GRID_COLUMNS + 1, height="auto")
                     with gr.Tab("Model card") as tab_card:
                         gr.Markdown(model_card(model), elem_id="model-card")

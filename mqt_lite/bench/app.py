@@ -150,7 +150,7 @@ def _load_app() -> ModuleType:
         raise SystemExit(f"app.py not found at {APP_FILE}: run this benchmark from a checkout of the repository")
     spec = importlib.util.spec_from_file_location("mqt_demo_app", APP_FILE)
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # gradio looks up the source file of app.LocalImage through its module
+    sys.modules[spec.name] = module  # a normal import: inspect (used by gradio) finds its source through it
     spec.loader.exec_module(module)
     return module
 
