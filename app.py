@@ -17,6 +17,9 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 import argparse
 import logging
+import secrets
+import threading
+from collections import OrderedDict
 import shutil
 import tempfile
 import time
@@ -28,11 +31,11 @@ from typing import Any
 import gradio as gr
 import numpy as np
 import torch
-from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from mqt_lite import TASKS
 from mqt_lite import attention_maps as am
-from mqt_lite.checkpoint import load_pretrained
+from mqt_lite import imageio
 from mqt_lite.hub import from_pretrained
 from mqt_lite.data import render_scene
 from mqt_lite.metrics import make_metrics
@@ -44,8 +47,13 @@ SCENE_SIZE = 256  # side of the synthetic scenes made by "New random scene" and 
 EXAMPLE_SEEDS = (3, 11, 42)
 MAX_SEED = 2 ** 31 - 1
 SEED_KEY = "mqt_lite_scene_seed"  # PNG text chunk holding a synthetic scene's seed
-ORIENTATION_TAG = 0x0112  # EXIF orientation; 1 = upright
+ORIENTATION_TAG = imageio.ORIENTATION_TAG  # EXIF orientation; 1 = upright
 CONCURRENCY = 2  # requests served at once per event (the model in eval mode is thread-safe for forward)
+QUEUE_SIZE = 8  # requests waiting beyond these; more are answered "queue is full, try again" (HTTP 503)
+MAX_UPLOAD = "20mb"  # larger uploads are refused by the server before they are stored
+DECODE_BUDGET = imageio.DECODE_BUDGET  # bytes an uploaded image may take decoded (checked from its header)
+RESULT_CACHE_BYTES = 256 * 2 ** 20  # the last results kept for the ground-truth and attention views
+CACHE_SWEEP = (300, 600)  # every 5 min, delete uploads and outputs older than 10 min (gr.Blocks delete_cache)
 GRID_COLUMNS = 2  # task cells per row in the predictions tab
 IMAGE_MIN_WIDTH = 120  # small enough for a prediction and its ground truth to sit side by side
 OK_MARK, WARN_MARK = "✓", "⚠"  # plain symbols: they render without an emoji font
@@ -84,54 +92,62 @@ def load_image(value: Any) -> Loaded:
     """Anything a user or client can send (path, gr.Image payload, PIL image, array) -> RGB uint8.
 
     EXIF orientation is applied, transparent pixels are put on white, images larger than MAX_SIDE are
-    downscaled. Raises InputError with a readable message for anything that is not a usable image.
+    downscaled; files are decoded within DECODE_BUDGET (`mqt_lite.imageio`: header first, then a reduced
+    decode). Raises InputError with a readable message for anything that is not a usable image.
     """
     if isinstance(value, dict):  # gr.Image payload (the events run with preprocess=False)
         value = value.get("path")
     if value is None:
         raise InputError("No image yet: upload one, use the webcam, pick an example or press 'New random scene'.")
-    notes: list[str] = []
-    seed = None
     if isinstance(value, (str, Path)):
-        name = Path(value).name
-        if not Path(value).is_file():
-            raise InputError(f"'{value}' is not a file.")
-        try:
-            with Image.open(value) as im:
-                im.load()
-                text = str(im.info.get(SEED_KEY, ""))  # the seed `save_scene` stores in a synthetic scene's PNG
-                seed, pil = int(text) if text.isdigit() else None, _upright(im, notes)
-        except Image.DecompressionBombError as e:
-            raise InputError(f"'{name}' has too many pixels to decode safely ({e}).") from None
-        except UnidentifiedImageError:
-            raise InputError(f"'{name}' is not an image file that can be read (PNG, JPEG, WebP, TIFF, ...).") from None
-        except (OSError, SyntaxError, ValueError) as e:
-            raise InputError(f"'{name}' could not be decoded; is it truncated or corrupt? ({e})") from None
-    else:
-        pil = _upright(value, notes) if isinstance(value, Image.Image) else value
-    if isinstance(pil, Image.Image) and ("A" in pil.mode or "transparency" in pil.info):
-        pil = Image.alpha_composite(Image.new("RGBA", pil.size, "white"), pil.convert("RGBA"))
-        notes.append("Transparent pixels are shown on white.")
+        return _load_file(Path(value))
+    notes = ["Transparent pixels are shown on white."] if _transparent(value) else []
+    if notes:
+        value = Image.alpha_composite(Image.new("RGBA", value.size, "white"), value.convert("RGBA"))
     try:
-        rgb = to_rgb_array(pil)
+        rgb = imageio.to_rgb_array(value)
     except (ValueError, TypeError) as e:
         raise InputError(f"Not a usable image: {e}") from None
     H, W = rgb.shape[:2]
-    if max(H, W) > MAX_SIDE:
-        scale = MAX_SIDE / max(H, W)
-        size = (max(1, round(W * scale)), max(1, round(H * scale)))
+    size = imageio.fit_size((W, H), MAX_SIDE)
+    if size != (W, H):
         rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR, reducing_gap=2.0))
-        notes.append(f"The {W}×{H} image was downscaled to {size[0]}×{size[1]} (at most {MAX_SIDE} px a side).")
-    elif min(H, W) < SMALL_SIDE:
-        notes.append(f"The image is only {W}×{H} pixels: the predictions will be coarse.")
-    return Loaded(rgb, notes, seed)
+    return Loaded(rgb, notes + _size_notes((W, H), size))
 
 
-def _upright(im: Image.Image, notes: list[str]) -> Image.Image:
-    """The image turned as its EXIF orientation says (noted when it was turned)."""
-    if im.getexif().get(ORIENTATION_TAG, 1) != 1:
-        notes.append("Rotated upright as its EXIF orientation says.")
-    return ImageOps.exif_transpose(im)
+def _transparent(value: Any) -> bool:
+    return isinstance(value, Image.Image) and ("A" in value.mode or "transparency" in value.info)
+
+
+def _load_file(path: Path) -> Loaded:
+    """An image file, decoded within the memory budget, with notes on what was done to it."""
+    name = path.name
+    if not path.is_file():
+        raise InputError(f"'{path}' is not a file.")
+    try:
+        image = imageio.read_image(path, MAX_SIDE, DECODE_BUDGET)
+    except imageio.ImageTooLarge as e:
+        raise InputError(f"'{name}' is too large: {e}") from None
+    except Image.DecompressionBombError as e:
+        raise InputError(f"'{name}' has too many pixels to decode safely ({e}).") from None
+    except UnidentifiedImageError:
+        raise InputError(f"'{name}' is not an image file that can be read (PNG, JPEG, WebP, TIFF, ...).") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise InputError(f"'{name}' could not be decoded; is it truncated or corrupt? ({e})") from None
+    notes = ["Rotated upright as its EXIF orientation says."] if image.rotated else []
+    notes += ["Transparent pixels are shown on white."] if image.transparent else []
+    text = image.text.get(SEED_KEY, "")  # the seed `save_scene` stores in a synthetic scene's PNG
+    H, W = image.rgb.shape[:2]
+    return Loaded(image.rgb, notes + _size_notes(image.size, (W, H)), int(text) if text.isdigit() else None)
+
+
+def _size_notes(original: tuple[int, int], size: tuple[int, int]) -> list[str]:
+    if original != size:
+        return [f"The {original[0]}×{original[1]} image was downscaled to {size[0]}×{size[1]} "
+                f"(at most {MAX_SIDE} px a side)."]
+    if min(size) < SMALL_SIDE:
+        return [f"The image is only {size[0]}×{size[1]} pixels: the predictions will be coarse."]
+    return []
 
 
 def save_scene(folder: Path, seed: int, size: int = SCENE_SIZE) -> Path:
@@ -181,19 +197,99 @@ def model_card(model: torch.nn.Module) -> str:
     return "\n\n".join(lines)
 
 
+def _nbytes(value: Any) -> int:
+    """Bytes held by the arrays and tensors in a (nested) value."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, dict):
+        return sum(_nbytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_nbytes(v) for v in value)
+    return _nbytes(vars(value)) if hasattr(value, "__dict__") else 0
+
+
+class ResultCache:
+    """The latest results (decoded image, predictions, attention), least recently used evicted first, within
+    `max_bytes`. A session's gr.State holds only its key, so memory does not grow with sessions or image sizes."""
+
+    def __init__(self, max_bytes: int = RESULT_CACHE_BYTES) -> None:
+        self.max_bytes, self.nbytes = max_bytes, 0
+        self._items: OrderedDict[str, tuple[dict, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, value: dict) -> str:
+        """Store a result; returns its key."""
+        key = secrets.token_urlsafe(12)
+        self._store(key, value)
+        return key
+
+    def get(self, key: Any) -> dict | None:
+        """The result of a key, or None when there is none (evicted, or never stored)."""
+        with self._lock:
+            if not isinstance(key, str) or key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key][0]
+
+    def update(self, key: str, value: dict) -> None:
+        """Store a result again after it grew (e.g. its attention was computed)."""
+        self._store(key, value)
+
+    def _store(self, key: str, value: dict) -> None:
+        size = _nbytes(value)
+        with self._lock:
+            if key in self._items:
+                self.nbytes -= self._items.pop(key)[1]
+            while self._items and self.nbytes + size > self.max_bytes:
+                self.nbytes -= self._items.popitem(last=False)[1][1]
+            self._items[key] = (value, size)
+            self.nbytes += size
+
+
+def local_only(image: gr.Image) -> gr.Image:
+    """Make an input image read only files it received: a client-supplied URL is refused before any network
+    access (Gradio would download it, resolving the host first, while moving inputs to its cache). Wraps the
+    component's own methods: a gr.Image subclass would make Gradio write an app.pyi stub beside this file."""
+    move, async_move = image.move_resource_to_block_cache, image.async_move_resource_to_block_cache
+
+    async def guarded_async_move(url_or_file_path: str | Path | None) -> str | None:
+        _refuse_urls(url_or_file_path)
+        return await async_move(url_or_file_path)
+
+    def guarded_move(url_or_file_path: str | Path | None) -> str | None:
+        _refuse_urls(url_or_file_path)
+        return move(url_or_file_path)
+
+    image.async_move_resource_to_block_cache, image.move_resource_to_block_cache = guarded_async_move, guarded_move
+    return image
+
+
+def _refuse_urls(value: str | Path | None) -> None:
+    if isinstance(value, str) and "://" in value:
+        raise gr.Error("This demo only reads images uploaded to it; URLs are refused. Download the image and "
+                       "upload the file.")
+
+
 class DemoApp:
     """The demo's functions, one per UI event; testable without a server."""
 
-    def __init__(self, model: torch.nn.Module) -> None:
+    def __init__(self, model: torch.nn.Module, cache_bytes: int = RESULT_CACHE_BYTES) -> None:
         self.model = model.eval()
+        self.results = ResultCache(cache_bytes)  # what the ground-truth and attention views need, by key
         self.dataset, self.tasks = model.cfg.dataset, tuple(model.cfg.tasks)
         self.has_attention = getattr(model, "mqt", None) is not None
         self.scene_dir = Path(tempfile.mkdtemp(prefix="mqt_lite_scenes_"))  # examples and random scenes
         weakref.finalize(self, shutil.rmtree, self.scene_dir, ignore_errors=True)
 
     def predict(self, image: Any) -> tuple:
-        """/predict: one image -> each task's colourised map (task order), a status message, the session state.
-        Bad inputs give a message (and a gr.Warning toast), never an exception."""
+        """/predict: one image -> each task's colourised map (task order), a status message, the session state
+        (the key of the result in `self.results`). Bad inputs give a message (and a gr.Warning toast), never
+        an exception."""
         empty = (None,) * len(self.tasks)
         try:
             loaded = load_image(image)
@@ -212,7 +308,8 @@ class DemoApp:
         maps = tuple(TASKS[t].colourise(preds[t], self.dataset) for t in self.tasks)
         H, W = loaded.rgb.shape[:2]
         status = [f"{OK_MARK} {len(self.tasks)} tasks predicted for a {W}×{H} image in {ms:.0f} ms.", *loaded.notes]
-        return (*maps, "\n\n".join(status), {"loaded": loaded, "preds": preds, "attention": None})
+        key = self.results.put({"loaded": loaded, "preds": preds, "attention": None})
+        return (*maps, "\n\n".join(status), key)
 
     def _truth(self, loaded: Loaded) -> dict[str, np.ndarray] | None:
         """The ground truth of a synthetic scene that renders to exactly this image, else None."""
@@ -221,8 +318,9 @@ class DemoApp:
         scene = render_scene(loaded.seed, loaded.rgb.shape[:2])
         return scene if np.array_equal(scene["image"], loaded.rgb) else None  # else: edited, or another renderer
 
-    def compare(self, state: dict | None) -> tuple:
+    def compare(self, key: str | None) -> tuple:
         """Ground-truth images and the per-image metrics table, shown only for synthetic scenes."""
+        state = self.results.get(key)
         truth = self._truth(state["loaded"]) if state else None
         if truth is None:
             return (*[gr.update(value=None, visible=False)] * len(self.tasks), gr.update(value=None, visible=False))
@@ -242,15 +340,19 @@ class DemoApp:
         """A fresh synthetic scene (random seed) as a PNG path for the input image."""
         return str(save_scene(self.scene_dir, int(np.random.default_rng().integers(MAX_SEED))))
 
-    def attention(self, state: dict | None, task: str, stage: str, query: int, tab_open: bool = True) -> tuple:
-        """The attention view: (overlay of one query's map, cross-task matrix image, caption, state).
+    def attention(self, key: str | None, task: str, stage: str, query: int, tab_open: bool = True) -> tuple:
+        """The attention view: (overlay of one query's map, cross-task matrix image, caption, key).
         Computed once per image, and only while the view's tab is open."""
         if not tab_open:
-            return None, None, "Open this tab to see the attention of the current image.", state
+            return None, None, "Open this tab to see the attention of the current image.", key
+        state = self.results.get(key)
         if not state:
-            return None, None, "Predict an image first.", state
+            text = "Predict an image first." if key is None else \
+                "This image's result was dropped to keep memory bounded (only the latest are kept): predict it again."
+            return None, None, text, key
         if state["attention"] is None:
             state["attention"] = am.compute_attention(self.model, state["loaded"].rgb)
+            self.results.update(key, state)
         maps = state["attention"]
         query = int(min(max(query, 0), maps.num_queries - 1))
         values = am.query_map(maps, stage, task, query)
@@ -261,11 +363,12 @@ class DemoApp:
                     "read; each cell is the row's share, averaged over heads and the row task's queries."
                     if matrix is not None else "This model has no cross-task query attention (ablation).")
         image = None if matrix is None else am.matrix_image(matrix, self.tasks)
-        return am.overlay(state["loaded"].rgb, values), image, caption, state
+        return am.overlay(state["loaded"].rgb, values), image, caption, key
 
     def stream(self, frame: np.ndarray | None) -> list[tuple[np.ndarray, str]]:
         """A webcam frame -> gallery of (image or colourised map, title)."""
-        *maps, _, state = self.predict(frame)
+        *maps, _, key = self.predict(frame)
+        state = self.results.get(key)
         titles = [TASKS[t].title for t in self.tasks]
         return [] if state is None else [(state["loaded"].rgb, "Input"), *zip(maps, titles)]
 
@@ -286,18 +389,18 @@ def _prediction_grid(app: DemoApp) -> tuple[list[gr.Image], list[gr.Image]]:
     return preds, truths
 
 
-def build_demo(model: torch.nn.Module | None = None) -> gr.Blocks:
-    """The Gradio app for `model` (default: the bundled tiny-synthetic model)."""
-    model = load_pretrained("tiny-synthetic") if model is None else model
+def build_demo(model: torch.nn.Module | None = None, queue_size: int = QUEUE_SIZE) -> gr.Blocks:
+    """The Gradio app for `model` (default: the bundled tiny-synthetic model), at most `queue_size` waiting."""
+    model = load_model("tiny-synthetic") if model is None else model
     app = DemoApp(model)
-    with gr.Blocks(title="MQTransformer demo", fill_width=True) as demo:
+    with gr.Blocks(title="MQTransformer demo", fill_width=True, delete_cache=CACHE_SWEEP) as demo:
         gr.Markdown(f"# MQTransformer: multi-task dense prediction with task queries\n"
                     f"Model `{model.cfg.name}`, trained on {TRAINED_ON.get(model.cfg.dataset, model.cfg.dataset)}.")
         state, attention_open = gr.State(None), gr.State(False)
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
-                image = gr.Image(label="Input image", type="filepath", image_mode=None, height=320,
-                                 sources=["upload", "webcam", "clipboard"], elem_id="input-image")
+                image = local_only(gr.Image(label="Input image", type="filepath", image_mode=None, height=320,
+                                            sources=["upload", "webcam", "clipboard"], elem_id="input-image"))
                 scene_btn = gr.Button("New random scene", variant="primary")
                 gr.Examples([str(save_scene(app.scene_dir, s)) for s in EXAMPLE_SEEDS], inputs=image,
                             label="Synthetic scenes (with ground truth)",
@@ -313,7 +416,8 @@ def build_demo(model: torch.nn.Module | None = None) -> gr.Blocks:
                     with gr.Tab("Attention maps") as tab_att:
                         att_outputs, att_inputs = _attention_tab(app, model)
                     with gr.Tab("Live webcam") as tab_cam:
-                        cam = gr.Image(label="Webcam", sources=["webcam"], streaming=True, type="numpy", height=240)
+                        cam = local_only(gr.Image(label="Webcam", sources=["webcam"], streaming=True, type="numpy",
+                                                  height=240))
                         gallery = gr.Gallery(label="Live predictions", columns=GRID_COLUMNS + 1, height="auto")
                     with gr.Tab("Model card") as tab_card:
                         gr.Markdown(model_card(model), elem_id="model-card")
@@ -333,7 +437,7 @@ def build_demo(model: torch.nn.Module | None = None) -> gr.Blocks:
             task, stage, query = att_inputs
             gr.on([tab_att.select, task.change, stage.change, query.release], app.attention,
                   [state, *att_inputs], [*att_outputs, state], api_visibility="private")
-    return demo.queue(default_concurrency_limit=CONCURRENCY)
+    return demo.queue(default_concurrency_limit=CONCURRENCY, max_size=queue_size)
 
 
 def _attention_tab(app: DemoApp, model: torch.nn.Module) -> tuple[list, list]:
@@ -372,14 +476,15 @@ def configure_threads() -> int:
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, share: bool = False) -> str:
     """Start serving `demo` in the background (with the app's CSS); returns the local URL."""
     _, url, share_url = demo.launch(server_name=host, server_port=port, share=share, css=CSS,
-                                    prevent_thread_lock=True, quiet=True)
+                                    max_file_size=MAX_UPLOAD, prevent_thread_lock=True, quiet=True)
     return url + (f" (public: {share_url})" if share_url else "")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and serve the demo."""
     p = argparse.ArgumentParser(description="MQTransformer demo: live multi-task predictions and attention maps.")
-    p.add_argument("--checkpoint", default="tiny-synthetic", help="a checkpoint folder or a bundled model name")
+    p.add_argument("--checkpoint", default="tiny-synthetic",
+                   help="a checkpoint folder, a bundled model name or a Hugging Face Hub id user/repo")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 to serve the network)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link")

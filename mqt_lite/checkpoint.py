@@ -1,10 +1,21 @@
-"""Checkpoints: safetensors weights + a JSON card (config, step, metrics) + a training-state sidecar.
+"""Checkpoints: safetensors weights + a JSON card (config, step, metrics) + a safetensors training state.
 
 A checkpoint is a folder:
-    model.safetensors   the weights (and the fixed query buffers)
-    checkpoint.json     {"config": ..., "step": ..., "metrics": ..., ...}: what the model is and how good it is
-    train_state.pt      optimizer, scheduler and RNG states (only needed to resume training)
-Every file is written to a temporary name and renamed into place, so a crash never leaves a torn file.
+    model.safetensors        the weights (and the fixed query buffers); metadata "step"
+    checkpoint.json          {"config": ..., "step": ..., "metrics": ..., ...}: what the model is and how good it is
+    train_state.safetensors  optimizer, scheduler and RNG states (only needed to resume training), no pickle:
+                             the tensors as safetensors, everything else as JSON in its metadata
+
+Why no pickle: checkpoints are downloaded and shared, and unpickling a file runs whatever code it names. Nothing
+in this module calls `torch.load` or `pickle`; a folder from older versions with `train_state.pt` is refused on
+resume with an explanation (its weights still load).
+
+Why a journal: the three files form one checkpoint, so they must change together. A save writes every file to a
+hidden temporary name, then writes `.commit.json` (the one atomic step: a rename) naming them, then renames them
+into place and deletes the journal. A crash before the journal leaves the old checkpoint (plus temporaries that the
+next save or resume removes); a crash after it is finished by the next reader ("rolled forward"). So a reader sees
+the old checkpoint or the new one, never a mix, and the folder keeps its flat layout (bundled models and
+`from_pretrained` folders are the same three files without a journal).
 """
 from __future__ import annotations
 
@@ -16,31 +27,95 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .config import MQTConfig
 
-WEIGHTS, CARD, TRAIN_STATE = "model.safetensors", "checkpoint.json", "train_state.pt"
+WEIGHTS, CARD, TRAIN_STATE = "model.safetensors", "checkpoint.json", "train_state.safetensors"
+LEGACY_TRAIN_STATE = "train_state.pt"  # pickled by mqt_lite before the safetensors state: never loaded
+JOURNAL = ".commit.json"
 FORMAT = "mqt_lite-checkpoint/1"
+STATE_FORMAT = "mqt_lite-train-state/1"
+_PARTS = (WEIGHTS, TRAIN_STATE, CARD)  # renamed in this order; the card last
 
 
 class CheckpointError(ValueError):
-    """A checkpoint that exists but cannot be used (corrupt, or made for another model)."""
+    """A checkpoint that exists but cannot be used (corrupt, mixed, unsafe, or made for another model)."""
+
+
+# ----------------------------------------------------------------------------- atomic files
+def _fsync_dir(folder: Path) -> None:
+    if os.name == "posix":  # a rename is durable once its directory is synced
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _write_temp(folder: Path, name: str, write: Callable[[str], None]) -> str:
+    """write(path) into a new hidden temporary file `.NAME.XXXX.tmp` in folder, synced; returns its file name."""
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+    except BaseException:
+        os.remove(tmp)
+        raise
+    return Path(tmp).name
 
 
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     """Call write(tmp_path) on a temporary file beside `path`, then rename it over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = path.parent / _write_temp(path.parent, path.name, write)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _is_temp_of(name: str, part: str) -> bool:
+    return name.startswith(f".{part}.") and name.endswith(".tmp") and "/" not in name and os.sep not in name
+
+
+def _roll_forward(folder: Path) -> None:
+    """Finish a save whose journal was written (the commit point): rename its files into place."""
+    journal = folder / JOURNAL
     try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        plan = json.loads(journal.read_text())
+        files = plan["files"]
+    except FileNotFoundError:
+        return
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{journal} is corrupt ({e}); delete it to keep the previous checkpoint") from e
+    bad = [f"{k}: {v}" for k, v in files.items() if k not in _PARTS or not _is_temp_of(str(v), k)]
+    if bad:  # a journal only ever renames our own temporaries onto our own file names
+        raise CheckpointError(f"{journal} names files it must not touch ({bad}); delete it")
+    try:
+        for part in _PARTS:
+            if part in files and (folder / files[part]).exists():
+                os.replace(folder / files[part], folder / part)
+        for part in plan.get("remove", []):
+            if part in (TRAIN_STATE, LEGACY_TRAIN_STATE):
+                (folder / part).unlink(missing_ok=True)
+        _fsync_dir(folder)
+        journal.unlink(missing_ok=True)
+    except PermissionError as e:
+        raise CheckpointError(f"{folder} holds an interrupted save that needs write access to finish: {e}") from e
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[str]:
+    """Delete temporaries of saves that crashed before their commit; returns their names. Only for the writer."""
+    folder = Path(folder)
+    _roll_forward(folder)
+    stale = [p for p in folder.glob(".*.tmp")
+             if any(_is_temp_of(p.name, part) for part in (*_PARTS, LEGACY_TRAIN_STATE, JOURNAL))]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return sorted(p.name for p in stale)
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -49,23 +124,118 @@ def unwrap(model: nn.Module) -> nn.Module:
     return getattr(model, "_orig_mod", model)
 
 
+# ----------------------------------------------------------------------------- training state without pickle
+def _pack(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """A nested state (dicts, lists, tuples, numbers, tensors) -> JSON; its tensors go into `tensors`."""
+    if isinstance(obj, torch.Tensor):
+        key = str(len(tensors))
+        tensors[key] = obj.detach().to("cpu").contiguous().clone()  # clone: no shared storage in safetensors
+        return {"__tensor__": key}
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_pack(v, tensors) for v in obj]}
+    if isinstance(obj, list):
+        return [_pack(v, tensors) for v in obj]
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) and not k.startswith("__") for k in obj):
+            return {k: _pack(v, tensors) for k, v in obj.items()}
+        return {"__items__": [[_pack(k, tensors), _pack(v, tensors)] for k, v in obj.items()]}
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"training state holds a {type(obj).__name__}, which a checkpoint cannot store without pickle")
+
+
+def _unpack(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(obj, list):
+        return [_unpack(v, tensors) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if "__tensor__" in obj:
+        return tensors[obj["__tensor__"]]
+    if "__tuple__" in obj:
+        return tuple(_unpack(v, tensors) for v in obj["__tuple__"])
+    if "__items__" in obj:
+        return {_unpack(k, tensors): _unpack(v, tensors) for k, v in obj["__items__"]}
+    return {k: _unpack(v, tensors) for k, v in obj.items()}
+
+
+def _save_train_state(state: dict[str, Any], step: int, path: str) -> None:
+    tensors: dict[str, torch.Tensor] = {}
+    skeleton = json.dumps(_pack(state, tensors))
+    save_file(tensors, path, metadata={"format": STATE_FORMAT, "step": str(step), "state": skeleton})
+
+
+def load_train_state(path: str | Path) -> dict[str, Any]:
+    """The optimizer/scheduler/RNG state saved with a checkpoint, checked to be of the card's step.
+
+    Raises CheckpointError for a missing, corrupt or mixed state and for a pickled `train_state.pt` (refused:
+    unpickling a file can run code hidden in it). Called to resume, so it also deletes the temporaries of saves
+    that crashed before their commit.
+    """
+    folder = _folder(path)
+    remove_stale_temporaries(folder)
+    file, card = folder / TRAIN_STATE, read_card(folder)
+    if not file.is_file():
+        if (folder / LEGACY_TRAIN_STATE).is_file():
+            raise CheckpointError(
+                f"{folder / LEGACY_TRAIN_STATE} is a pickle (written by an older mqt_lite) and is refused: loading "
+                f"a pickle can run any code hidden in it. The weights still load (load_checkpoint), but resuming "
+                f"needs the training state: start the run again, or resume it with the mqt_lite version that "
+                f"wrote it if you trust where the folder came from.")
+        raise CheckpointError(f"{folder} holds weights only (no {TRAIN_STATE}): it cannot be resumed")
+    try:
+        with safe_open(str(file), framework="pt") as f:
+            meta = f.metadata() or {}
+        tensors = load_file(str(file))
+        state = _unpack(json.loads(meta["state"]), tensors)
+    except (SafetensorError, OSError, RuntimeError, KeyError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{file} is corrupt or not an mqt_lite training state ({e})") from e
+    if meta.get("format") != STATE_FORMAT or not isinstance(state, dict):
+        raise CheckpointError(f"{file} is not an mqt_lite training state (format {meta.get('format')!r})")
+    if meta.get("step") != str(card["step"]) or state.get("step") != card["step"]:
+        _mixed(folder, card["step"], f"the training state is of step {state.get('step')}")
+    if weights_step(folder) not in (None, card["step"]):
+        _mixed(folder, card["step"], f"the weights are of step {weights_step(folder)}")
+    return state
+
+
+def _mixed(folder: Path, step: int, what: str) -> None:
+    raise CheckpointError(f"{folder} is a mixed checkpoint: its card is of step {step} but {what} (a crash while "
+                          f"an older mqt_lite saved it, or files copied from different runs). Resume from a "
+                          f"consistent copy, or start again.")
+
+
+# ----------------------------------------------------------------------------- save and load
 def save_checkpoint(directory: str | Path, model: nn.Module, step: int, metrics: dict | None = None,
                     train_state: dict | None = None, **extra: Any) -> Path:
-    """Write weights, card (and training state) into `directory` atomically. Returns the folder."""
+    """Write weights, card (and training state) into `directory` as one atomic step. Returns the folder.
+
+    Without `train_state`, a training state left from an earlier save is removed with the commit (it would
+    belong to another step).
+    """
     directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(directory)
     model = unwrap(model)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    atomic_write(directory / WEIGHTS, lambda p: save_file(tensors, p))
-    if train_state is not None:
-        atomic_write(directory / TRAIN_STATE, lambda p: torch.save(train_state, p))
     card = {"format": FORMAT, "config": model.cfg.to_dict(), "step": step, "metrics": metrics or {}, **extra}
-    atomic_write(directory / CARD, lambda p: Path(p).write_text(json.dumps(card, indent=2, default=str)))
+    written: dict[str, str] = {}  # a crash before the journal leaves these behind: the next save removes them
+    written[WEIGHTS] = _write_temp(directory, WEIGHTS, lambda p: save_file(tensors, p, metadata={"step": str(step)}))
+    if train_state is not None:
+        written[TRAIN_STATE] = _write_temp(directory, TRAIN_STATE, lambda p: _save_train_state(train_state, step, p))
+    written[CARD] = _write_temp(directory, CARD, lambda p: Path(p).write_text(json.dumps(card, indent=2, default=str)))
+    plan = {"files": written, "remove": [LEGACY_TRAIN_STATE] + ([TRAIN_STATE] if train_state is None else [])}
+    atomic_write(directory / JOURNAL, lambda p: Path(p).write_text(json.dumps(plan)))  # the commit point
+    _roll_forward(directory)
     return directory
 
 
 def _folder(path: str | Path) -> Path:
     path = Path(path)
     folder = path.parent if path.suffix in (".json", ".safetensors", ".pt") else path
+    if not folder.is_dir():
+        raise FileNotFoundError(f"checkpoint folder {folder} does not exist" if not folder.exists() else
+                                f"{folder} is not a checkpoint folder (it is a file)")
+    _roll_forward(folder)  # a save that crashed after its commit: finish it
     missing = [f for f in (CARD, WEIGHTS) if not (folder / f).is_file()]
     if missing:
         raise FileNotFoundError(
@@ -83,6 +253,17 @@ def read_card(path: str | Path) -> dict[str, Any]:
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{file} is corrupt or not an mqt_lite checkpoint card: {e}") from e
     return card
+
+
+def weights_step(path: str | Path) -> int | None:
+    """The step recorded in the weights file (None for weights saved without one, e.g. by other tools)."""
+    file = _folder(path) / WEIGHTS
+    try:
+        with safe_open(str(file), framework="pt") as f:
+            step = (f.metadata() or {}).get("step")
+    except (SafetensorError, OSError, RuntimeError) as e:
+        raise CheckpointError(f"{file} is corrupt (cannot be read as safetensors): {e}") from e
+    return int(step) if step is not None and step.isdigit() else None
 
 
 def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
@@ -103,6 +284,8 @@ def load_weights(model: nn.Module, path: str | Path) -> dict[str, Any]:
     if diff:
         lines = ", ".join(f"{k}: checkpoint {a!r} vs model {b!r}" for k, (a, b) in diff.items())
         raise CheckpointError(f"checkpoint {path} was made for another model config ({lines})")
+    if weights_step(path) not in (None, card["step"]):
+        _mixed(_folder(path), card["step"], f"the weights are of step {weights_step(path)}")
     state = read_weights(path)
     own = model.state_dict()
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
@@ -132,7 +315,8 @@ def pretrained_path(name: str) -> Path:
     root = Path(str(resources.files("mqt_lite") / "assets"))
     available = sorted(p.name for p in root.iterdir() if (p / CARD).is_file()) if root.is_dir() else []
     if name not in available:
-        raise ValueError(f"no bundled model {name!r}; available: {available}")
+        raise ValueError(f"no bundled model {name!r}; available: {available} (a checkpoint folder is given by its "
+                         f"path, e.g. runs/{name} or ./{name})")
     return root / name
 
 

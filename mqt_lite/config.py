@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,12 +112,33 @@ class MQTConfig:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
         check_precision(self.precision, "precision")
         check_precision(self.eval_precision, "eval_precision")
-        if self.edge_pos_weight is not None and not 0 < self.edge_pos_weight < 1:
-            raise ValueError(f"edge_pos_weight must be in (0, 1) or None (the dataset's), got {self.edge_pos_weight}")
         if self.dim % self.num_heads:
             raise ValueError(f"dim ({self.dim}) must be divisible by num_heads ({self.num_heads})")
         if len(self.image_size) != 2 or min(self.image_size) < 1:
             raise ValueError(f"image_size must be (H, W) with positive sides, got {self.image_size}")
+        self._validate_numbers()
+
+    def _validate_numbers(self) -> None:
+        """Every number finite and in its range (a negative or NaN lr would only surface deep in the optimizer)."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{f.name} must be a finite number, got {value}")
+        ranges = {  # field: (low, high, low inclusive)
+            "lr": (0.0, math.inf, False), "mlp_ratio": (0.0, math.inf, False),
+            "weight_decay": (0.0, math.inf, True), "grad_clip": (0.0, math.inf, True),
+            "poly_power": (0.0, math.inf, True), "momentum": (0.0, 1.0, True), "edge_pos_weight": (0.0, 1.0, False),
+            "warmup_iters": (0, math.inf, True), "num_workers": (0, math.inf, True),
+            "train_size": (1, math.inf, True), "val_size": (1, math.inf, True),
+            "eval_every": (1, math.inf, True), "log_every": (1, math.inf, True), "checkpoint_every": (1, math.inf, True),
+        }
+        for key, (low, high, inclusive) in ranges.items():
+            value = getattr(self, key)
+            if value is None:  # an optional field left to its rule (edge_pos_weight)
+                continue
+            if not (low <= value if inclusive else low < value) or value > high:
+                bound = f"{'>=' if inclusive else '>'} {low}" + (f" and <= {high}" if high != math.inf else "")
+                raise ValueError(f"{key} must be {bound}, got {value}")
 
     # --- conversions ---
     def to_dict(self) -> dict[str, Any]:

@@ -137,11 +137,13 @@ def _evaluate_checkpoint(model: nn.Module, args: argparse.Namespace) -> dict[str
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    from .cli import add_debug_flag, user_errors
     from .hub import from_pretrained
 
     p = argparse.ArgumentParser(prog="python -m mqt_lite.evaluate", description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", default="tiny-synthetic",
-                   help="checkpoint folder, or the name of a bundled model (default: tiny-synthetic)")
+                   help="a checkpoint folder, a bundled model name or a Hugging Face Hub id user/repo "
+                        "(default: tiny-synthetic)")
     p.add_argument("--data", choices=["synthetic", "nyud", "pascal"], help="dataset (default: the checkpoint's)")
     p.add_argument("--data-root", help="folder of NYUD_MT or PASCAL_MT")
     p.add_argument("--split", default="val")
@@ -153,8 +155,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--trivial", action="store_true",
                    help="also score constant predictions (majority class, mean depth, mean normal, background)")
     p.add_argument("--json", action="store_true", help="print the results as JSON only")
+    add_debug_flag(p)
     args = p.parse_args(argv)
-    model = from_pretrained(args.checkpoint, args.device)
+    with user_errors(p.prog, args.debug):
+        return _report(from_pretrained(args.checkpoint, args.device), args)
+
+
+def _report(model: nn.Module, args: argparse.Namespace) -> dict[str, Any]:
+    """Evaluate, print the table (or JSON) and return the report."""
     results = _evaluate_checkpoint(model, args)
     report: dict[str, Any] = {"checkpoint": model.card["path"], "preset": model.cfg.name,
                               "dataset": args.data or model.cfg.dataset, "split": args.split,

@@ -89,12 +89,20 @@ def from_pretrained(name: str | os.PathLike, device: str | torch.device = "cpu",
         folder = bundled
     elif is_hub_id(text):
         folder = download(text.removeprefix(HUB_PREFIX), revision=revision, cache_dir=cache_dir, token=token)
+    elif looks_like_path(text):
+        raise ModelNotFoundError(f"checkpoint folder {text} does not exist (a checkpoint folder holds "
+                                 "model.safetensors and checkpoint.json, as `python -m mqt_lite.train --out DIR` writes)")
     else:
         raise ModelNotFoundError(f"no model {text!r}: it is no folder here, not a Hugging Face Hub id (user/repo), "
                                  f"and {_why_not_bundled(text)}")
     model = load_checkpoint(folder, device)
     model.card["source"] = text
     return model
+
+
+def looks_like_path(name: str) -> bool:
+    """An absolute or dotted path, or one with more than one separator: never a bundled name or a Hub id."""
+    return os.path.isabs(name) or name.startswith(".") or name.count("/") > 1 or os.sep != "/" and os.sep in name
 
 
 def _bundled(name: str) -> Path | None:

@@ -13,31 +13,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from . import imageio
 from .precision import autocast, autocast_dtype
 from .tasks import TASKS
 
 
 def to_rgb_array(image: Any) -> np.ndarray:
-    """PIL image or array (H, W), (H, W, 1|3|4), any integer or float dtype -> RGB uint8 (H, W, 3)."""
-    if hasattr(image, "convert"):  # PIL: handles palette, CMYK, 16-bit, RGBA, grayscale
-        if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-            image = np.asarray(image)
-        else:
-            return np.asarray(image.convert("RGB"))
-    a = np.asarray(image)
-    if a.ndim == 2:
-        a = a[..., None]
-    if a.ndim != 3 or a.shape[2] not in (1, 3, 4) or a.shape[0] < 1 or a.shape[1] < 1:
-        raise ValueError(f"expected an image array (H, W), (H, W, 3) or (H, W, 4), got shape {a.shape}")
-    a = a[..., :3] if a.shape[2] == 4 else np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a
-    if a.dtype == np.uint8:
-        return np.ascontiguousarray(a)
-    if np.issubdtype(a.dtype, np.floating):
-        hi = 1.0 if np.nanmax(a) <= 1.0 else 255.0
-        return (np.clip(np.nan_to_num(a) / hi, 0, 1) * 255 + 0.5).astype(np.uint8)
-    if np.issubdtype(a.dtype, np.integer):  # e.g. 16-bit: scale by the dtype's range
-        return (a.astype(np.float64) / np.iinfo(a.dtype).max * 255 + 0.5).clip(0, 255).astype(np.uint8)
-    raise ValueError(f"unsupported image dtype {a.dtype}")
+    """PIL image or array (H, W), (H, W, 1|3|4), any integer or float dtype -> RGB uint8 (H, W, 3).
+
+    16-bit and float pixels are scaled in float32, in row chunks (`mqt_lite.imageio`): no full-size float copy.
+    """
+    return imageio.to_rgb_array(image)
 
 
 class Predictor:

@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,7 +26,8 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoint import TRAIN_STATE, load_weights, read_card, save_checkpoint, unwrap
+from .checkpoint import atomic_write, load_train_state, load_weights, read_card, save_checkpoint, unwrap
+from .cli import add_debug_flag, user_errors
 from .config import MQTConfig, get_config, parse_overrides
 from .evaluate import evaluate, headline, val_loader
 from .losses import MultiTaskLoss
@@ -87,6 +89,16 @@ def make_optimizer(cfg: MQTConfig, model: nn.Module) -> tuple[torch.optim.Optimi
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
+def match_state_layouts(opt: torch.optim.Optimizer) -> None:
+    """Give every per-parameter optimizer state tensor its parameter's memory layout. A loaded state comes back
+    contiguous while the model is channels-last, and a fused optimizer walks parameter, gradient and state as flat
+    memory: with different layouts it would pair the wrong elements (a resumed run would silently diverge)."""
+    for p, state in opt.state.items():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor) and value.shape == p.shape and value.stride() != p.stride():
+                state[key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
+
+
 def _fused_devices() -> list[str]:
     try:  # private in torch, so guarded: without it the optimizers run unfused (correct, a little slower)
         from torch.optim.optimizer import _get_fused_kernels_supported_devices
@@ -133,6 +145,21 @@ def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str,
     return out
 
 
+def read_history(file: Path) -> list[dict[str, Any]]:
+    """The records of a history.jsonl; a torn last line (a crash while appending) is dropped with a warning."""
+    lines = [ln for ln in file.read_text().splitlines() if ln.strip()]
+    records = []
+    for i, line in enumerate(lines):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            if i < len(lines) - 1:
+                raise ValueError(f"{file}, line {i + 1} is not JSON ({e}); fix or delete that line") from None
+            warnings.warn(f"{file}: dropped a torn last line (a crash while it was written): {line[:80]!r}",
+                          stacklevel=2)
+    return records
+
+
 class History:
     """Records in memory and, on rank 0 with an output folder, in DIR/history.jsonl (+ TensorBoard if installed)."""
 
@@ -143,10 +170,9 @@ class History:
         if self.file is None:
             return
         if resume_step is not None and self.file.exists():  # drop what was logged after the checkpoint
-            kept = [json.loads(ln) for ln in self.file.read_text().splitlines() if ln.strip()]
-            self.records = [r for r in kept if r["step"] <= resume_step]
-        self.file.parent.mkdir(parents=True, exist_ok=True)
-        self.file.write_text("".join(json.dumps(r) + "\n" for r in self.records))
+            self.records = [r for r in read_history(self.file) if r["step"] <= resume_step]
+        text = "".join(json.dumps(r) + "\n" for r in self.records)
+        atomic_write(self.file, lambda p: Path(p).write_text(text))
         try:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -188,12 +214,16 @@ def train(cfg: MQTConfig | str, out: str | Path | None = None, resume: bool = Fa
     # channels-last: the convolutions of the backbone and task heads run 1.03-1.08x faster (more with bf16)
     model = build_model(cfg).to(device, memory_format=torch.channels_last)
     opt, sched = make_optimizer(cfg, model)
+    dtype = autocast_dtype(cfg.precision, device)
+    scaler = grad_scaler(device, dtype)  # active for fp16 only
     step = 0
     if card is not None:
         load_weights(model, out)
-        state = torch.load(out / TRAIN_STATE, map_location="cpu", weights_only=False)
+        state = load_train_state(out)  # no pickle; checked to be of the card's step
         opt.load_state_dict(state["optimizer"])
+        match_state_layouts(opt)
         sched.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state.get("scaler") or scaler.state_dict())  # states saved before fp16 had none
         torch.set_rng_state(state["rng"])
         step = state["step"]
     if world > 1:
@@ -207,16 +237,14 @@ def train(cfg: MQTConfig | str, out: str | Path | None = None, resume: bool = Fa
     if steps_per_epoch < 1:
         raise ValueError(f"{len(data)} training images are fewer than one batch of {cfg.batch_size} x {world}")
     history = History(out, step if card else None, enabled=rank == 0)
-    dtype = autocast_dtype(cfg.precision, device)
-    scaler = grad_scaler(device, dtype)
     last_good = step if card else None
 
     def checkpoint(metrics: dict | None = None) -> None:
         nonlocal last_good
         if out is None or rank != 0:
             return
-        state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),
-                 "step": step}
+        state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
+                 "rng": torch.get_rng_state(), "step": step}
         save_checkpoint(out, model, step, metrics, state, world_size=world)
         last_good = step
 
@@ -289,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", choices=["synthetic", "nyud", "pascal"], help="dataset (default: the preset's)")
     p.add_argument("--data-root", help="folder of NYUD_MT or PASCAL_MT")
     p.add_argument("--no-progress", action="store_true")
+    add_debug_flag(p)
     args, rest = p.parse_known_args(argv)
     try:
         overrides = parse_overrides(rest)
@@ -306,8 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.out:
         p.error("--out DIR is required (checkpoints and history go there)")
     try:
-        model, history = train(args.preset, args.out, resume=bool(args.resume), progress=not args.no_progress,
-                               **overrides)
+        with user_errors(p.prog, args.debug):
+            model, history = train(args.preset, args.out, resume=bool(args.resume), progress=not args.no_progress,
+                                   **overrides)
     except KeyboardInterrupt:
         print(f"\ninterrupted; checkpoint saved. Continue with: python -m mqt_lite.train --resume {args.out}",
               file=sys.stderr)

@@ -105,7 +105,7 @@ def test_predict_answers_every_kind_of_image(demo_app, tmp_path):
         assert len(maps) == len(TASKS), name
         for m in maps:
             assert m.dtype == np.uint8 and m.shape == (H, W, 3), (name, m.shape)
-        assert state["preds"].keys() == set(TASKS)
+        assert demo_app.results.get(state)["preds"].keys() == set(TASKS)
 
 
 def test_loading_fixes_orientation_transparency_and_depth(tmp_path):
@@ -166,14 +166,15 @@ def test_ground_truth_and_metrics_for_synthetic_scenes(demo_app, scene, tmp_path
 
 
 def test_attention_view_is_computed_on_demand_and_cached(demo_app, scene):
-    *_, state = demo_app.predict(str(scene))
+    *_, key = demo_app.predict(str(scene))
+    state = demo_app.results.get(key)
     assert state["attention"] is None  # predicting alone does not compute attention
-    closed = demo_app.attention(state, "depth", "decoder", 3, tab_open=False)
+    closed = demo_app.attention(key, "depth", "decoder", 3, tab_open=False)
     assert closed[0] is None and state["attention"] is None
-    overlay, matrix, caption, state = demo_app.attention(state, "depth", "decoder", 3)
+    overlay, matrix, caption, key = demo_app.attention(key, "depth", "decoder", 3)
     assert overlay.shape == (96, 96, 3) and matrix.width > 0 and "query 3 of 32" in caption
     cached = state["attention"]
-    _, _, caption, state = demo_app.attention(state, "semseg", "encoder_after_ctqa", 999)
+    _, _, caption, key = demo_app.attention(key, "semseg", "encoder_after_ctqa", 999)
     assert state["attention"] is cached and "query 31 of 32" in caption  # out-of-range query clipped
     assert demo_app.attention(None, "depth", "decoder", 0)[2].startswith("Predict")
 

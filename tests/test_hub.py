@@ -113,8 +113,10 @@ def test_an_uncached_hub_id_offline_names_hf_hub_offline_and_the_cache(offline_c
     assert str(offline_cache) in str(e.value) and isinstance(e.value, FileNotFoundError)
     with pytest.raises(hub.ModelNotFoundError, match="no bundled model 'nyud-huge'; available: .*tiny-synthetic"):
         mqt_lite.from_pretrained("nyud-huge")  # no folder, no bundled name, no Hub id: nothing is looked up
-    with pytest.raises(hub.ModelNotFoundError, match="not a Hugging Face Hub id"):
-        mqt_lite.from_pretrained("./runs/missing")
+    with pytest.raises(hub.ModelNotFoundError, match="checkpoint folder ./runs/missing does not exist"):
+        mqt_lite.from_pretrained("./runs/missing")  # a path, so neither a bundled name nor a Hub id
+    with pytest.raises(hub.ModelNotFoundError, match="checkpoint folder /no/such/dir does not exist"):
+        mqt_lite.from_pretrained("/no/such/dir")
 
 
 def test_hub_ids_and_paths_are_told_apart():

@@ -84,8 +84,11 @@ def test_checkpoint_round_trip_and_bad_checkpoints(tmp_path):
     assert loaded.card["step"] == 5 and loaded.card["metrics"] == {"semseg": 1.0}
     assert not list((tmp_path / "ok").glob("*.tmp"))  # atomic writes leave no temporaries
 
-    with pytest.raises(FileNotFoundError, match="missing checkpoint.json, model.safetensors"):
+    with pytest.raises(FileNotFoundError, match="nowhere does not exist"):
         load_checkpoint(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="missing checkpoint.json, model.safetensors"):
+        load_checkpoint(tmp_path / "empty")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "checkpoint.json").write_text((tmp_path / "ok" / "checkpoint.json").read_text())
     (tmp_path / "bad" / "model.safetensors").write_bytes(b"\x00garbage")

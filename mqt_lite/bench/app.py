@@ -6,21 +6,30 @@ decodes it, predicts every task and colourises the maps. Reported after warm-up,
 and of the app's function plus the encoding of its maps that Gradio adds before answering ("served": PNG for
 label maps, WebP for the others). Uses the bundled tiny-synthetic model, or a randomly initialised one (with a
 note) when it is not there. Target: served median under TARGET_MS at TARGET_SIZE.
+
+Also, as a stranger would use it: the peak RSS (over the idle process, measured in a fresh subprocess) and time
+of the demo's intake for small files that decode to huge frames, and the latency of a live local server
+(median / p95 per request, requests per second, "queue is full" answers) at several concurrent clients.
 """
 from __future__ import annotations
 
 import argparse
 import importlib.util
 import io
+import json
+import socket
+import subprocess
+import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 TARGET_MS = 150.0
 TARGET_SIZE = 256
@@ -32,6 +41,107 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", type=int, default=20, help="timed calls per figure")
     p.add_argument("--warmup", type=int, default=3, help="untimed calls first")
     p.add_argument("--checkpoint", default="tiny-synthetic", help="a checkpoint folder or a bundled model name")
+    p.add_argument("--clients", default="4,8,16", help="concurrent clients of the live server ('' to skip)")
+    p.add_argument("--requests", type=int, default=4, help="requests per client")
+    p.add_argument("--client-size", type=int, default=256, help="side of the image each client sends")
+    p.add_argument("--no-hostile", action="store_true", help="skip the hostile-image memory figures")
+
+
+MEASURE = """
+import json, sys, time
+sys.path.insert(0, sys.argv[2])
+import app
+status = lambda key: int(next(ln for ln in open("/proc/self/status") if ln.startswith(key)).split()[1]) / 1024
+open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM) to the current RSS: the idle process
+before, start = status("VmRSS"), time.perf_counter()
+try:
+    shape = list(app.load_image(sys.argv[1]).rgb.shape)
+except app.InputError as e:
+    shape = str(e)
+print(json.dumps({"peak_mb": status("VmHWM") - before,
+                  "seconds": time.perf_counter() - start, "result": shape}))
+"""
+
+
+def hostile_images(folder: Path) -> dict[str, Path]:
+    """Small files that decode to huge frames (as in issue 15)."""
+    sixteen = Image.new("I;16", (9000, 9000), 1000)
+    ImageDraw.Draw(sixteen).rectangle((2000, 2000, 7000, 5000), fill=60000)
+    palette = Image.new("P", (13000, 13000), 0)
+    palette.putpalette([0, 0, 0, 250, 120, 30] + [0] * 762)
+    ImageDraw.Draw(palette).ellipse((1000, 1000, 12000, 9000), fill=1)
+    floats = Image.new("F", (9000, 9000), 0.25)
+    files = {"png 16-bit 9000x9000": (sixteen, "sixteen.png"), "png palette 13000x13000": (palette, "palette.png"),
+             "tiff float32 9000x9000": (floats, "floats.tif")}
+    out = {}
+    for name, (im, file) in files.items():
+        im.save(folder / file)
+        out[name] = folder / file
+    return out
+
+
+def hostile(folder: Path) -> dict[str, Any]:
+    """Peak RSS over the idle process and time of app.load_image on each hostile file, each in a subprocess."""
+    rows = {}
+    for name, path in hostile_images(folder).items():
+        r = subprocess.run([sys.executable, "-c", MEASURE, str(path), str(APP_FILE.parent)], capture_output=True,
+                           text=True, timeout=600)
+        if r.returncode != 0:
+            raise SystemExit(f"measuring {name} failed:\n{r.stderr[-2000:]}")
+        rows[name] = {"file_kb": path.stat().st_size / 1024, **json.loads(r.stdout.strip().splitlines()[-1])}
+        print(f"{name:>24s} {rows[name]['file_kb']:8.0f} KB  peak +{rows[name]['peak_mb']:6.0f} MB  "
+              f"{rows[name]['seconds']:5.1f} s  -> {rows[name]['result']}")
+    return rows
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def concurrency(app: ModuleType, model: torch.nn.Module, folder: Path, size: int, clients: list[int],
+                requests: int) -> dict:
+    """Median / p95 seconds per request, requests per second and busy answers of a live server, per client count.
+    Each client sends its own scene (identical concurrent outputs would share one gradio cache file)."""
+    from gradio_client import Client, handle_file
+    from gradio_client.utils import QueueError
+
+    images = [app.save_scene(folder, seed=seed, size=size) for seed in range(max(clients) + 1)]
+
+    demo = app.build_demo(model)
+    url = app.launch(demo, port=_free_port())
+    rows = {}
+    try:
+        Client(url, verbose=False).predict(handle_file(str(images[-1])), api_name="/predict")  # warm-up
+        for n in clients:
+            pool = [(Client(url, verbose=False), images[i]) for i in range(n)]
+
+            def one(job: tuple) -> list[float | None]:
+                client, image = job
+                times: list[float | None] = []
+                for _ in range(requests):
+                    start = time.perf_counter()
+                    try:
+                        client.predict(handle_file(str(image)), api_name="/predict")
+                        times.append(time.perf_counter() - start)
+                    except QueueError:  # "Queue is full! Please try again."
+                        times.append(None)
+                return times
+
+            start = time.perf_counter()
+            with ThreadPoolExecutor(n) as ex:
+                times = [t for ts in ex.map(one, pool) for t in ts]
+            wall = time.perf_counter() - start
+            ok = [t for t in times if t is not None]
+            rows[n] = {"p50_s": float(np.median(ok)) if ok else None, "p95_s": float(np.percentile(ok, 95)) if ok
+                       else None, "req_per_s": len(ok) / wall, "busy": len(times) - len(ok), "requests": len(times)}
+            r = rows[n]
+            print(f"{n:>8d} clients  p50 {r['p50_s'] or 0:5.2f} s  p95 {r['p95_s'] or 0:5.2f} s  "
+                  f"{r['req_per_s']:5.2f} req/s  busy {r['busy']}/{r['requests']}")
+    finally:
+        demo.close()
+    return rows
 
 
 def _load_app() -> ModuleType:
@@ -40,6 +150,7 @@ def _load_app() -> ModuleType:
         raise SystemExit(f"app.py not found at {APP_FILE}: run this benchmark from a checkout of the repository")
     spec = importlib.util.spec_from_file_location("mqt_demo_app", APP_FILE)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # a normal import: inspect (used by gradio) finds its source through it
     spec.loader.exec_module(module)
     return module
 
@@ -91,6 +202,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             out["sizes"][size] = row
             fmt = lambda r: f"{r['median_ms']:6.1f} / {r['p95_ms']:6.1f}"  # noqa: E731
             print(f"{f'{size}x{size}':>9s} {fmt(row['model']):>16s} {fmt(row['app']):>16s} {fmt(row['served']):>16s}")
+        if not args.no_hostile:
+            print(f"hostile images through the demo's intake (decode budget {app.DECODE_BUDGET / 2 ** 20:.0f} MB):")
+            out["hostile"] = hostile(Path(tmp))
+        clients = [int(c) for c in args.clients.split(",") if c]
+        if clients:
+            print(f"live server, {args.requests} requests per client of a {args.client_size}² scene, queue size "
+                  f"{app.QUEUE_SIZE}, concurrency {app.CONCURRENCY}:")
+            out["clients"] = concurrency(app, model, Path(tmp), args.client_size, clients, args.requests)
     if TARGET_SIZE in out["sizes"]:
         median = out["sizes"][TARGET_SIZE]["served"]["median_ms"]
         out["pass"] = median < TARGET_MS
