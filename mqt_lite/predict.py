@@ -58,7 +58,8 @@ class Predictor:
         single = not isinstance(images, (list, tuple))
         batch = [images] if single else list(images)
         was_training = self.training
-        self.eval()
+        if was_training:  # (train()/eval() walk every module: 4 ms each on the bundled model, so only when needed)
+            self.eval()
         device = next(self.parameters()).device
         dtype = autocast_dtype(precision or self.cfg.eval_precision, device, training=False)
         results: list[dict[str, np.ndarray]] = []
@@ -72,7 +73,8 @@ class Predictor:
                     results.append(self._postprocess({t: o[j:j + 1, :, :h, :w].float() for t, o in out.items()},
                                                      (H, W)))
         finally:
-            self.train(was_training)
+            if was_training:
+                self.train()
         return results[0] if single else results
 
     @staticmethod

@@ -303,9 +303,8 @@ def train(cfg: MQTConfig | str, out: str | Path | None = None, resume: bool = Fa
         bar.close()
         raise
     bar.close()
-    # back to the default layout: channels-last was for the training step's speed; a model handed back (or
-    # reloaded from its checkpoint) then runs the same kernels and gives bit-identical predictions
-    return unwrap(model).to(memory_format=torch.contiguous_format), history.records
+    # channels-last, as `load_checkpoint` gives it back: the same kernels, so bit-identical predictions
+    return unwrap(model), history.records
 
 
 def main(argv: list[str] | None = None) -> int:
