@@ -3,6 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import mqt_lite
 from mqt_lite import TASKS, build_model, get_config, precision
 from mqt_lite.attention import sdpa
 from mqt_lite.bench.train import random_batch
@@ -87,3 +88,15 @@ def test_old_cards_load_with_the_behaviour_they_were_trained_with():
            if k not in ("precision", "eval_precision", "scale_fusion")}
     cfg = MQTConfig.from_card({**old, "amp": True})
     assert (cfg.scale_fusion, cfg.precision, cfg.eval_precision) == ("add", "fp32", "auto")
+
+
+def test_channels_last_inference_equals_the_contiguous_model_within_1e4():
+    """Loaded models run channels-last (faster); the numbers are those of the plain layout up to float rounding."""
+    model = mqt_lite.load_pretrained()
+    assert model.backbone.proj[0].weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.randn(2, 3, 64, 96, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        fast = model(x)
+        plain = model.to(memory_format=torch.contiguous_format)(x)
+    for t in fast:
+        assert torch.allclose(fast[t], plain[t], atol=1e-4), t

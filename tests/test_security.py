@@ -115,8 +115,10 @@ def test_a_flood_gets_busy_answers_and_the_server_keeps_serving(gated_server, tm
     from gradio_client.utils import QueueError
 
     url, demo, gate, started = gated_server
-    client = Client(url, verbose=False)
-    # distinct images: identical outputs of concurrent requests share a cache file that gradio rewrites while serving
+    # download_files=False: only the status is checked here; identical output maps of concurrent requests share a
+    # cache file that gradio rewrites while serving, which can cut a download short (a gradio race, not ours)
+    client = Client(url, verbose=False, download_files=False)
+    # distinct images, for the same reason
     scenes = [handle_file(str(app.save_scene(tmp_path, seed, 64))) for seed in range(8)]
     accepted = [client.submit(scenes[i], api_name="/predict") for i in range(4)]  # 2 served (at the gate) + 2
     while (len(started) < app.CONCURRENCY or len(demo._queue) < 2) and not accepted[0].done():
