@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image
 
 import app
 from mqt_lite.model import build_model
@@ -35,16 +35,10 @@ print(json.dumps({"peak_mb": status("VmHWM") - before,
 
 
 def hostile_images(folder: Path) -> dict[str, Path]:
-    """Small files that decode to huge frames: 9000² 16-bit grey and 13000² palette PNGs."""
-    sixteen = Image.new("I;16", (9000, 9000), 1000)
-    ImageDraw.Draw(sixteen).rectangle((2000, 2000, 7000, 5000), fill=60000)
-    palette = Image.new("P", (13000, 13000), 0)
-    palette.putpalette([0, 0, 0, 250, 120, 30] + [0] * 762)
-    ImageDraw.Draw(palette).ellipse((1000, 1000, 12000, 9000), fill=1)
-    files = {"16-bit 9000²": folder / "sixteen.png", "palette 13000²": folder / "palette.png"}
-    sixteen.save(files["16-bit 9000²"])
-    palette.save(files["palette 13000²"])
-    return files
+    """The benchmark's small files that decode to huge frames: the 9000² 16-bit and 13000² palette PNGs."""
+    from mqt_lite.bench.app import hostile_images as make
+
+    return {name: path for name, path in make(folder).items() if name.startswith("png")}
 
 
 def measure_intake(path: Path) -> dict:
