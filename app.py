@@ -39,7 +39,6 @@ from mqt_lite import imageio
 from mqt_lite.hub import from_pretrained
 from mqt_lite.data import render_scene
 from mqt_lite.metrics import make_metrics
-from mqt_lite.predict import to_rgb_array
 
 MAX_SIDE = 1024  # larger images are downscaled to this long side before predicting
 SMALL_SIDE = 16  # below this the demo says predictions will be coarse

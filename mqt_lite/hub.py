@@ -301,7 +301,7 @@ MIT.
 
 def write_card(folder: str | os.PathLike, name: str | None = None) -> Path:
     """(Re)write `folder`/README.md from its checkpoint.json (a bundled folder's card loads it by its name)."""
-    from .checkpoint import pretrained_path, read_card
+    from .checkpoint import read_card
 
     folder = Path(folder)
     bundled = _bundled(folder.resolve().name)
