@@ -107,16 +107,13 @@ class MQTConfig:
             raise ValueError(f"unknown scale_fusion {self.scale_fusion!r}; valid: {list(SCALE_FUSIONS)}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; valid: {list(OPTIMIZERS)}")
-        for key in ("num_queries", "depth", "num_scales", "dim", "num_heads", "batch_size", "iterations"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
+        self._validate_numbers()  # before the divisibility check below (num_heads may be 0)
         check_precision(self.precision, "precision")
         check_precision(self.eval_precision, "eval_precision")
         if self.dim % self.num_heads:
             raise ValueError(f"dim ({self.dim}) must be divisible by num_heads ({self.num_heads})")
         if len(self.image_size) != 2 or min(self.image_size) < 1:
             raise ValueError(f"image_size must be (H, W) with positive sides, got {self.image_size}")
-        self._validate_numbers()
 
     def _validate_numbers(self) -> None:
         """Every number finite and in its range (a negative or NaN lr would only surface deep in the optimizer)."""
@@ -131,6 +128,8 @@ class MQTConfig:
             "warmup_iters": (0, math.inf, True), "num_workers": (0, math.inf, True),
             "train_size": (1, math.inf, True), "val_size": (1, math.inf, True),
             "eval_every": (1, math.inf, True), "log_every": (1, math.inf, True), "checkpoint_every": (1, math.inf, True),
+            **{k: (1, math.inf, True) for k in ("num_queries", "depth", "num_scales", "dim", "num_heads", "batch_size",
+                                                  "iterations")},
         }
         for key, (low, high, inclusive) in ranges.items():
             value = getattr(self, key)

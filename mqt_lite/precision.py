@@ -6,7 +6,7 @@
             evaluation: bf16 / fp16 on CUDA as above, fp32 on CPU and MPS, so CPU predictions are the same on
             every machine.
     "fp32"  no autocast.     "bf16"  bf16 autocast.     "fp16"  fp16 autocast (+ GradScaler when training).
-On CPU, bf16 autocast leaves `scaled_dot_product_attention` in fp32 (see `attention.Attention`): its bf16 backward
+On CPU, bf16 autocast leaves `scaled_dot_product_attention` in fp32 (see `attention.sdpa`): its bf16 backward
 is slower than fp32 there at the head's small head dim, while the linear layers and convolutions gain most.
 Measured numbers (speed and the fp32-vs-bf16 quality check of the bundled preset) are in the README.
 """

@@ -73,17 +73,12 @@ def has_checkpoint(folder: Path) -> bool:
 
 def earlier_evaluations(folder: Path) -> list[dict[str, Any]]:
     """The validation records a resumed run keeps: those in its history up to its checkpoint's step."""
-    from ..train import HISTORY
+    from ..train import HISTORY, read_history
 
     if not has_checkpoint(folder) or not (folder / HISTORY).is_file():
         return []
-    step, records = read_card(folder)["step"], []
-    for line in (folder / HISTORY).read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:  # a line torn by a kill: training drops it too
-            continue
-    return [r for r in records if r.get("split") == "val" and r["step"] <= step]
+    step = read_card(folder)["step"]
+    return [r for r in read_history(folder / HISTORY) if r.get("split") == "val" and r["step"] <= step]
 
 
 def train_run(name: str, seed: int, budget: dict[str, Any], folder: Path,

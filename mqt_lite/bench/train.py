@@ -51,23 +51,17 @@ def random_batch(cfg: Any, batch_size: int, device: torch.device) -> dict[str, t
 def measure(preset: str, steps: int, batch_size: int | None, device_name: str,
             precision: str | None = None) -> dict[str, Any]:
     """Seconds per training step of a preset: `train.train_step` on one random batch, after 2 warm-up steps."""
-    from ..losses import MultiTaskLoss
-    from ..model import build_model
-    from ..precision import autocast_dtype, grad_scaler
-    from ..train import make_optimizer, resolve_device, to_device, train_step
+    from ..train import resolve_device, to_device, train_step, training_setup
 
     cfg = get_config(preset, pretrained=False, **({"precision": precision} if precision else {}))
     device = resolve_device(device_name)
     bs = batch_size or cfg.batch_size
-    model = build_model(cfg).to(device, memory_format=torch.channels_last).train()  # as train() builds it
-    opt, sched = make_optimizer(cfg, model)
-    criterion = MultiTaskLoss(cfg.tasks, cfg.edge_weight)
+    parts = training_setup(cfg, device)  # as train() builds it
     batch = to_device(random_batch(cfg, bs, torch.device("cpu")), device)
-    dtype = autocast_dtype(cfg.precision, device)
-    scaler = grad_scaler(device, dtype)
+    dtype = parts.dtype
 
     def step() -> None:
-        train_step(model, criterion, batch, opt, sched, scaler, dtype, cfg.grad_clip)
+        train_step(parts.model, parts.criterion, batch, parts.opt, parts.sched, parts.scaler, dtype, cfg.grad_clip)
 
     for _ in range(2):
         step()
