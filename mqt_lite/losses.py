@@ -2,8 +2,8 @@
 
     semseg, parts   cross-entropy over K classes, 255 ignored
     sal             balanced BCE on one logit, w = the batch's fraction of negative pixels, 255 ignored
-    edge            balanced BCE, -[w y log p + (1 - w)(1 - y) log(1 - p)], w fixed per dataset
-                    (tasks.EDGE_POS_WEIGHT: NYUD 0.8, PASCAL 0.95, as in the official code)
+    edge            balanced BCE, -[w y log p + (1 - w)(1 - y) log(1 - p)], w fixed per dataset as the official
+                    code sets it (tasks.EDGE_POS_WEIGHT)
     depth           L1 in metres over valid pixels (target > 0)
     normals         L1 between the L2-normalised prediction and the target, summed over x, y, z and divided by the
                     number of valid pixels (target not all-zero)
@@ -15,18 +15,18 @@ over the three components per valid pixel: the same as averaging over components
 weight 10 acts on that sum, not on the mean).
 
 Every loss is a mean over the valid pixels of the batch. A batch with no valid pixel for a task gives exactly 0
-with a (zero) gradient, never NaN: the training loop needs no special case. Which loss a task uses is decided in
-`Task.make_loss` (tasks.py).
+with a (zero) gradient, never NaN: the training loop needs no special case. Which loss a task uses is decided here,
+by its kind (`LOSSES`, `make_loss`).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .tasks import EDGE_POS_WEIGHT, IGNORE, TASKS, unit_vectors
+from .tasks import EDGE_POS_WEIGHT, IGNORE, TASKS, Task, unit_vectors
 
 
 def masked_mean(values: Tensor, valid: Tensor) -> Tensor:
@@ -104,6 +104,21 @@ class NormalsL1(nn.Module):
         return masked_mean((unit_vectors(output) - target).abs().sum(1), valid)
 
 
+# task kind -> the loss of a task of that kind, given the task and the boundaries' positive weight
+LOSSES: dict[str, Callable[[Task, float], nn.Module]] = {
+    "labels": lambda task, w: CrossEntropy(),
+    "binary": lambda task, w: BinaryCrossEntropy(w if task.balanced else None),  # saliency: w per batch
+    "depth": lambda task, w: DepthL1(),
+    "normals": lambda task, w: NormalsL1(),
+}
+
+
+def make_loss(task: Task, edge_pos_weight: float) -> nn.Module:
+    """The loss module of a task, forward (output (B,K,H,W), target) -> scalar; `edge_pos_weight` is the fixed
+    positive weight of balanced binary tasks (boundaries)."""
+    return LOSSES[task.kind](task, edge_pos_weight)
+
+
 class MultiTaskLoss(nn.Module):
     """Eq. 9: total = sum_t w_t L_t with w_t = TASKS[t].loss_weight.
 
@@ -113,7 +128,7 @@ class MultiTaskLoss(nn.Module):
 
     def __init__(self, tasks: Sequence[str], edge_pos_weight: float = EDGE_POS_WEIGHT["synthetic"]) -> None:
         super().__init__()
-        self.losses = nn.ModuleDict({t: TASKS[t].make_loss(edge_pos_weight) for t in tasks})
+        self.losses = nn.ModuleDict({t: make_loss(TASKS[t], edge_pos_weight) for t in tasks})
 
     def forward(self, outputs: dict[str, Tensor], batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         per_task = {}

@@ -15,7 +15,7 @@ A metric that has seen no valid pixel reports NaN.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .boundary import boundary_counts
-from .tasks import IGNORE, TASKS
+from .tasks import EDGE_MAX_DIST, IGNORE, TASKS, Task
 
 NAN = float("nan")
 
@@ -355,6 +355,21 @@ def delta_m(multi: Mapping[str, float], single: Mapping[str, float], tasks: Sequ
     return total / len(tasks) * 100
 
 
+# Task.metric -> a fresh metric of that task on a dataset
+METRICS: dict[str, Callable[[Task, str], Metric]] = {
+    "mIoU": lambda task, dataset: MeanIoU(task.channels(dataset)),
+    "rmse": lambda task, dataset: DepthRMSE(),
+    "mErr": lambda task, dataset: NormalsMeanError(),
+    "maxF": lambda task, dataset: SaliencyMaxF(),
+    "odsF": lambda task, dataset: BoundaryODSF(max_dist=EDGE_MAX_DIST[dataset]),
+}
+
+
+def make_metric(task: Task, dataset: str) -> Metric:
+    """The paper's metric of a task on `dataset`, fresh."""
+    return METRICS[task.metric](task, dataset)
+
+
 def make_metrics(tasks: Sequence[str], dataset: str) -> dict[str, Metric]:
-    """{task: a fresh metric of that task on `dataset`} (see Task.make_metric)."""
-    return {t: TASKS[t].make_metric(dataset) for t in tasks}
+    """{task: a fresh metric of that task on `dataset`}."""
+    return {t: make_metric(TASKS[t], dataset) for t in tasks}

@@ -1,22 +1,23 @@
 """TASKS: the one place that knows each of the six dense prediction tasks (paper Sec. III-C, IV-A).
 
-Everything task-specific lives here: output channels per dataset, class names, loss weight and loss, metric,
-post-processing of the model's raw outputs, and colours for plots. Code elsewhere iterates over TASKS; it never
-branches on a task's name, and neither does this file: methods dispatch on `kind`, binary tasks differ by data
-(`balanced` loss, `metric` key).
+Everything task-specific lives here: output and target channels per dataset, class names, loss weight, which
+metric scores it, pad value, how a horizontal flip changes its target, its constant ("trivial") prediction, a
+random valid target, post-processing of the model's raw outputs, and its colours, legend and captions. Code
+elsewhere iterates over TASKS and asks the task; it never branches on a task's name, and neither does this file:
+methods dispatch on `kind` (through the `KINDS` table where a kind is plain data), and binary tasks differ by data
+(`balanced` loss, `metric` key). The losses and metrics keep their own by-kind / by-metric tables
+(`losses.make_loss`, `metrics.make_metric`): this module imports nothing else of the package.
 """
 from __future__ import annotations
 
 import colorsys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Sequence
 
 import numpy as np
 import torch
-from torch import Tensor, nn
-
-if TYPE_CHECKING:
-    from .metrics import Metric
+import torch.nn.functional as F
+from torch import Tensor
 
 IGNORE = 255  # label value of ignored pixels (semseg, parts, sal, edge)
 
@@ -60,22 +61,57 @@ EDGE_POS_WEIGHT: dict[str, float] = {"synthetic": 0.95, "nyud": 0.8, "pascal": 0
 
 
 @dataclass(frozen=True)
+class Kind:
+    """What every task of one kind shares: how its targets are stored, padded, flipped and shown."""
+
+    target_channels: int  # channels of the target (the schema's layout)
+    pad_value: float  # value of padded target pixels: ignore (labels, binary) or invalid (depth, normals)
+    integer_target: bool  # targets are integer labels (255 = ignore) rather than floats
+    flip_negates: tuple[int, ...]  # target channels that change sign when the image is mirrored left-right
+    display_format: str  # how the demo sends its maps: PNG keeps label colours exact, WebP is faster for smooth maps
+    colour_meaning: str  # what the colours of `Task.colourise` mean, for the maps without a class legend
+    decimals: int  # digits of the headline metric in tables (RMSE in metres needs one more than percentages)
+
+
+KINDS: dict[str, Kind] = {
+    "labels": Kind(1, IGNORE, True, (), "png", "", 2),
+    "binary": Kind(1, IGNORE, True, (), "webp", "probability, black 0 to white 1", 2),
+    "depth": Kind(1, 0.0, False, (), "webp", "near (pale yellow) to far (dark purple), over the predicted depth range",
+                  3),
+    "normals": Kind(3, 0.0, False, (0,), "webp", "surface direction (x, y, z) in camera axes as (red, green, blue)",
+                    2),
+}
+BACKGROUND_LOGIT = -20.0  # sigmoid(-20) ~ 2e-9: the trivial binary prediction, every pixel background
+RANDOM_DEPTH = (0.5, 5.5)  # metres: the range of random depth targets
+
+
+@dataclass(frozen=True)
 class Task:
     """What the rest of the package needs to know about one task."""
 
     name: str
     title: str
-    kind: str  # "labels" (per-pixel classes), "binary" (per-pixel probability), "depth", "normals"
+    kind: str  # a key of KINDS: "labels" (per-pixel classes), "binary" (per-pixel probability), "depth", "normals"
     loss_weight: float  # Sec. III-C
     metric: str  # key in the metrics dict: mIoU | rmse | mErr | maxF | odsF
     lower_is_better: bool
     balanced: bool = False  # binary tasks only: class-balanced BCE (boundaries) instead of plain BCE (saliency)
 
+    @property
+    def spec(self) -> Kind:
+        """The KINDS entry of this task's kind (target layout, padding, flip, display)."""
+        return KINDS[self.kind]
+
+    @property
+    def has_classes(self) -> bool:
+        """A label task: its outputs are class scores and its maps have a class legend."""
+        return self.kind == "labels"
+
     def channels(self, dataset: str) -> int:
         """Output channels K_t of the model for this task on `dataset`."""
-        if self.kind == "labels":
+        if self.has_classes:
             return len(class_names(dataset, self.name))
-        return 3 if self.kind == "normals" else 1
+        return self.spec.target_channels  # one value per pixel, or a vector for normals
 
     def postprocess(self, output: Tensor) -> Tensor:
         """Raw model output (B, K, H, W) -> what the metric takes and `predict` returns.
@@ -85,7 +121,7 @@ class Task:
         """
         if output.ndim != 4:
             raise ValueError(f"{self.name}: postprocess expects output (B,K,H,W), got {tuple(output.shape)}")
-        if self.kind == "labels":
+        if self.has_classes:
             return output.max(1).indices  # = argmax(1), ~100x faster on NCHW batch-1 maps on CPU
         if self.kind == "binary":
             return torch.sigmoid(output[:, 0])
@@ -93,26 +129,40 @@ class Task:
             return output[:, 0].clamp(min=0)
         return unit_vectors(output)
 
-    def make_loss(self, edge_pos_weight: float = EDGE_POS_WEIGHT["synthetic"]) -> nn.Module:
-        """The task's loss module, forward (output (B,K,H,W), target) -> scalar (mqt_lite.losses)."""
-        from . import losses
+    def target_from_channels(self, x: Tensor) -> Tensor:
+        """This task's channels (target_channels, H, W) of the float stack the joint transforms work on -> its target:
+        int64 labels (H, W) for label and binary tasks, else the float channels as they are."""
+        return x.round().long()[0] if self.spec.integer_target else x
 
+    def constant_prediction(self, targets: Sequence[np.ndarray], dataset: str) -> Tensor:
+        """Raw output (K,) predicting the same thing at every pixel, from training targets (schema arrays): the
+        majority class, "no saliency / no boundary" (BACKGROUND_LOGIT), the mean depth, the mean valid normal."""
+        if self.has_classes:
+            k = self.channels(dataset)
+            counts = sum(np.bincount(v[v != IGNORE].ravel(), minlength=k)[:k] for v in targets)
+            c = torch.full((k,), -1.0)
+            c[int(np.argmax(counts))] = 1.0  # argmax -> the majority class
+            return c
         if self.kind == "binary":
-            return losses.BinaryCrossEntropy(edge_pos_weight if self.balanced else None)
-        return {"labels": losses.CrossEntropy, "depth": losses.DepthL1, "normals": losses.NormalsL1}[self.kind]()
+            return torch.tensor([BACKGROUND_LOGIT])
+        if self.kind == "depth":
+            return torch.tensor([float(np.mean(np.concatenate([v[v > 0] for v in targets])))])
+        # normals: the mean valid vector (postprocess normalises it)
+        valid = [v.reshape(3, -1)[:, np.abs(v).sum(0).ravel() > 0] for v in targets]
+        return torch.from_numpy(np.mean(np.concatenate(valid, axis=1), axis=1)).float()
 
-    def make_metric(self, dataset: str) -> Metric:
-        """The paper's metric of this task on `dataset` (a fresh mqt_lite.metrics.Metric)."""
-        from . import metrics
-
-        factories = {
-            "mIoU": lambda: metrics.MeanIoU(self.channels(dataset)),
-            "rmse": metrics.DepthRMSE,
-            "mErr": metrics.NormalsMeanError,
-            "maxF": metrics.SaliencyMaxF,
-            "odsF": lambda: metrics.BoundaryODSF(max_dist=EDGE_MAX_DIST[dataset]),
-        }
-        return factories[self.metric]()
+    def random_target(self, batch: int, size: tuple[int, int], dataset: str) -> Tensor:
+        """A random valid target batch as a loader gives it (torch's global RNG): labels and binary (B, H, W) int64,
+        depth (B, 1, H, W) in RANDOM_DEPTH metres, normals (B, 3, H, W) unit vectors."""
+        H, W = size
+        if self.has_classes:
+            return torch.randint(0, self.channels(dataset), (batch, H, W))
+        if self.kind == "binary":
+            return torch.randint(0, 2, (batch, H, W))
+        if self.kind == "depth":
+            lo, hi = RANDOM_DEPTH
+            return torch.rand(batch, 1, H, W) * (hi - lo) + lo
+        return F.normalize(torch.randn(batch, 3, H, W), dim=1)
 
     def colourise(self, array: np.ndarray, dataset: str, vmin: float | None = None,
                   vmax: float | None = None) -> np.ndarray:
@@ -124,7 +174,7 @@ class Task:
         255 (ignore) mid-grey. `dataset` is accepted for a uniform signature (the palette is the same everywhere).
         """
         a = np.asarray(array)
-        if self.kind == "labels":
+        if self.has_classes:
             return PALETTE[np.where((a < 0) | (a > IGNORE), IGNORE, a).astype(np.int64)]
         if self.kind == "depth":
             return _depth_colours(a.reshape(a.shape[-2:]).astype(np.float64), vmin, vmax)
@@ -136,11 +186,27 @@ class Task:
         grey = np.where(a == IGNORE, 0.5, np.clip(a, 0, 1))
         return np.repeat(np.round(grey * 255).astype(np.uint8)[..., None], 3, axis=-1)
 
+    def colour_range(self, prediction: np.ndarray) -> dict[str, float]:
+        """`colourise` keywords that show another map (the ground truth) on the scale of this prediction: depth over
+        the predicted range (when it has one); nothing for the other tasks, whose colours are absolute."""
+        if self.kind != "depth" or not prediction.max() > 0:
+            return {}
+        return {"vmin": prediction[prediction > 0].min(), "vmax": prediction.max()}
+
     def legend(self, dataset: str) -> list[tuple[str, tuple[int, int, int]]]:
         """(class name, (r, g, b)) of every class of a label task, in label order."""
-        if self.kind != "labels":
+        if not self.has_classes:
             raise ValueError(f"{self.name} is not a label task: it has no legend")
         return [(name, tuple(int(c) for c in PALETTE[i])) for i, name in enumerate(class_names(dataset, self.name))]
+
+    def caption(self, array: np.ndarray) -> str:
+        """A panel title for a map of this task: its title, plus the depth range in metres or the normals' colours."""
+        if self.kind == "depth":
+            valid = array[array > 0]
+            return f"{self.title}\n{valid.min():.1f}-{valid.max():.1f} m" if valid.size else self.title
+        if self.kind == "normals":
+            return f"{self.title}\n(x, y, z) -> RGB"
+        return self.title
 
 
 def unit_vectors(x: Tensor, eps: float = 1e-12) -> Tensor:

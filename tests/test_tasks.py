@@ -28,17 +28,41 @@ def test_postprocess_shapes_and_dtypes(task):
 
 
 def test_losses_and_metrics_dispatch_on_data():
-    assert isinstance(TASKS["semseg"].make_loss(), losses.CrossEntropy)
-    assert TASKS["sal"].make_loss().pos_weight is None and TASKS["edge"].make_loss(0.8).pos_weight == 0.8
-    assert isinstance(TASKS["depth"].make_loss(), losses.DepthL1)
-    assert isinstance(TASKS["normals"].make_loss(), losses.NormalsL1)
-    assert TASKS["parts"].make_metric("pascal").num_classes == 7
-    assert isinstance(TASKS["sal"].make_metric("pascal"), metrics.SaliencyMaxF)
-    assert TASKS["edge"].make_metric("pascal").max_dist == 0.0075
-    assert TASKS["edge"].make_metric("nyud").max_dist == 0.011
+    assert isinstance(losses.make_loss(TASKS["semseg"], 0.95), losses.CrossEntropy)
+    assert losses.make_loss(TASKS["sal"], 0.95).pos_weight is None
+    assert losses.make_loss(TASKS["edge"], 0.8).pos_weight == 0.8
+    assert isinstance(losses.make_loss(TASKS["depth"], 0.95), losses.DepthL1)
+    assert isinstance(losses.make_loss(TASKS["normals"], 0.95), losses.NormalsL1)
+    assert metrics.make_metric(TASKS["parts"], "pascal").num_classes == 7
+    assert isinstance(metrics.make_metric(TASKS["sal"], "pascal"), metrics.SaliencyMaxF)
+    assert metrics.make_metric(TASKS["edge"], "pascal").max_dist == 0.0075
+    assert metrics.make_metric(TASKS["edge"], "nyud").max_dist == 0.011
     for t in TASKS.values():  # the metric's headline key is the task's metric name
-        assert t.make_metric("synthetic").key == t.metric
+        assert metrics.make_metric(t, "synthetic").key == t.metric
     assert "name ==" not in inspect.getsource(Task)  # no task-name branching
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_what_a_task_knows_about_its_targets(task):
+    t = TASKS[task]
+    target = t.random_target(2, (5, 7), "synthetic")
+    assert target.shape[0] == 2 and target.shape[-2:] == (5, 7)
+    stacked = target[0].float().reshape(-1, 5, 7)  # the float channels the joint transforms work on
+    assert stacked.shape[0] == t.spec.target_channels
+    assert torch.equal(t.target_from_channels(stacked), target[0])
+    assert t.spec.pad_value == (255 if t.spec.integer_target else 0.0)
+    constant = t.constant_prediction([target[i].numpy().reshape(target.shape[1:]) for i in range(2)], "synthetic")
+    assert constant.shape == (t.channels("synthetic"),) and torch.isfinite(constant).all()
+    assert t.caption(np.ones((5, 7))).startswith(t.title)
+
+
+def test_flip_and_display_conventions():
+    assert TASKS["normals"].spec.flip_negates == (0,)  # the mirror image's normals point the other way in x
+    assert all(not t.spec.flip_negates for n, t in TASKS.items() if n != "normals")
+    assert TASKS["semseg"].spec.display_format == "png" and TASKS["depth"].spec.display_format == "webp"
+    assert TASKS["depth"].colour_range(np.array([0.0, 2.0, 4.0])) == {"vmin": 2.0, "vmax": 4.0}
+    assert TASKS["sal"].colour_range(np.array([0.5])) == {} and TASKS["depth"].colour_range(np.zeros(3)) == {}
+    assert TASKS["parts"].constant_prediction([np.array([[1, 1, 2, 255]])], "synthetic").argmax() == 1
 
 
 def test_existing_fields_unchanged():
