@@ -7,9 +7,9 @@
     model.save_pretrained("runs/mine"); model.push_to_hub("user/mqt-mine")   # the Hub's layout + a model card
     from mqt_lite.train import train; model, history = train("tiny-synthetic", out="runs/tiny")
 """
-from .checkpoint import load_checkpoint, load_pretrained, save_checkpoint
+from .checkpoint import save_checkpoint
 from .config import PRESETS, MQTConfig, get_config
-from .hub import from_pretrained
+from .hub import from_pretrained, load_checkpoint, load_pretrained
 from .model import MultiTaskModel, build_model
 from .tasks import CLASS_NAMES, DATASET_TASKS, TASKS, Task, class_names
 

@@ -18,9 +18,14 @@ MAX_CYCLES = 16.0  # highest frequency of the pixel position encoding, in cycles
 
 def attention(q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
     """Reference scaled dot-product attention. q (..., Nq, d), k and v (..., Nk, d) -> (out, weights)."""
-    logits = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5  # (..., Nq, Nk)
-    weights = logits.softmax(dim=-1)  # each row sums to 1
+    weights = attention_weights(q, k)  # (..., Nq, Nk)
     return weights @ v, weights
+
+
+def attention_weights(q: Tensor, k: Tensor) -> Tensor:
+    """softmax(q k^T / sqrt(d)): q (..., Nq, d), k (..., Nk, d) -> (..., Nq, Nk), each row sums to 1."""
+    logits = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5  # (..., Nq, Nk)
+    return logits.softmax(dim=-1)
 
 
 def sdpa(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
@@ -63,8 +68,7 @@ class Attention(nn.Module):
 
     def weights(self, query: Tensor, key: Tensor) -> Tensor:
         """Only the attention map (B, heads, Nq, Nk) of `query` over `key` (for visualisation)."""
-        q, k = self._split(self.q(query)), self._split(self.k(key))
-        return (q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5).softmax(dim=-1)
+        return attention_weights(self._split(self.q(query)), self._split(self.k(key)))
 
 
 class MLP(nn.Module):

@@ -1,15 +1,17 @@
 """Attention maps of the MQT head as pictures: per-query 2-D maps, overlays and the cross-task matrix.
 
-The model returns its attention on request (`model(x, return_attention=True)`, see mqt.py) as token-level
-tensors. This module turns them into things to look at (numpy and PIL only, no matplotlib), for the app and
-the notebooks:
+The model returns its attention on request (`model.forward_with_attention(x)`, an `mqt.MQTAttention`) as
+token-level tensors. This module turns them into things to look at (numpy and PIL only, no matplotlib), for the app
+and the notebooks:
 
 - `compute_attention(model, image)` runs one image and keeps the maps with the geometry needed to place them.
 - `query_map(maps, stage, task, query)` is one query's map over the image's own pixels, for the three stages
   of Fig. 4: the encoder (where query m of task t reads its pixels, eq. 2), the same map after the cross-task
   query attention (Fig. 6 of the paper), and the decoder (how much each pixel reads from query m, eq. 7).
 - `cross_task_matrix(maps)` is the CTQA attention (eq. 5) pooled into a (T, T) task-to-task matrix.
-- `overlay`, `heatmap` and `matrix_image` draw them.
+- `overlay`, `heatmap` and `matrix_image` draw them, on the package's one colour ramp (tasks.DEPTH_LUT, run from
+  dark to bright: the depth maps' colours, far to near).
+With `depth > 1`, the maps shown are those of the last encoder and decoder block.
 """
 from __future__ import annotations
 
@@ -20,13 +22,14 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from .tasks import DEPTH_LUT
+
 STAGES: dict[str, str] = {
     "encoder": "encoder: where the query reads its task's pixels (eq. 2)",
     "encoder_after_ctqa": "encoder, after cross-task query attention: where the updated query would read (Fig. 6)",
     "decoder": "decoder: how much each pixel reads from the query (eq. 7)",
 }
-# Inferno-like ramp (dark -> purple -> red -> orange -> pale yellow), evenly spaced over [0, 1].
-HEAT_ANCHORS = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], np.float64)
+HEAT_LUT = DEPTH_LUT[::-1]  # (256, 3) uint8 from dark (no attention) to bright (the most)
 OVERLAY_ALPHA = 0.6  # weight of the heat map over the image
 MATRIX_CELL = 64  # pixels per cell of the cross-task matrix image
 MATRIX_FONT_SIZE = 14
@@ -63,16 +66,16 @@ def compute_attention(model: torch.nn.Module, image: Any) -> AttentionMaps:
         raise ValueError(f"head={model.cfg.head!r} has no attention maps; only head='mqt' does")
     x, resized, original = model.preprocess(image)
     device = next(model.parameters()).device
-    _, attention = model(x[None].to(device), return_attention=True)
-    sizes = [tuple(s) for s in attention["token_sizes"]]
+    _, attention = model.forward_with_attention(x[None].to(device))
+    sizes = [tuple(s) for s in attention.token_sizes]
     d = model.size_divisor
     padded = [s + (-s % d) for s in x.shape[-2:]]  # the model pads its input to a multiple of d
     stride = (padded[0] / sizes[0][0], padded[1] / sizes[0][1])
-    maps = {stage: {t: _first(a) for t, a in attention[stage].items()}
-            for stage in ("encoder", "encoder_after_ctqa", "decoder")}
-    cross = attention["cross_task"]
-    maps["cross_task"] = None if cross is None else _first(cross)
-    return AttentionMaps(maps, tuple(attention["tasks"]), sizes, stride, tuple(resized), tuple(original))
+    maps = {"encoder": {t: _first(blocks[-1]) for t, blocks in attention.encoder.items()},  # the last block's
+            "encoder_after_ctqa": {t: _first(a) for t, a in attention.encoder_after_ctqa.items()},
+            "decoder": {t: _first(blocks[-1]) for t, blocks in attention.decoder.items()},
+            "cross_task": None if attention.cross_task is None else _first(attention.cross_task)}
+    return AttentionMaps(maps, tuple(attention.tasks), sizes, stride, tuple(resized), tuple(original))
 
 
 def _first(a: torch.Tensor) -> np.ndarray:
@@ -150,9 +153,7 @@ def heatmap(values: np.ndarray, lo: float | None = None, hi: float | None = None
     hi = v.max() if hi is None else hi
     v = np.clip(v, lo, hi)
     v = (v - lo) / (hi - lo) if hi > lo else np.zeros_like(v)
-    positions = np.linspace(0.0, 1.0, len(HEAT_ANCHORS))
-    rgb = np.stack([np.interp(v, positions, HEAT_ANCHORS[:, c]) for c in range(3)], axis=-1)
-    return (rgb + 0.5).astype(np.uint8)
+    return HEAT_LUT[np.round(v * (len(HEAT_LUT) - 1)).astype(np.int64)]
 
 
 def overlay(image: np.ndarray, values: np.ndarray, alpha: float = OVERLAY_ALPHA) -> np.ndarray:

@@ -6,6 +6,9 @@ A checkpoint is a folder:
     train_state.safetensors  optimizer, scheduler and RNG states (only needed to resume training), no pickle:
                              the tensors as safetensors, everything else as JSON in its metadata
 
+Loading a model from a checkpoint (building it from the card's config, then `load_weights`) is
+`mqt_lite.hub.load_checkpoint`: this module sits below the models and knows only the files.
+
 Why no pickle: checkpoints are downloaded and shared, and unpickling a file runs whatever code it names. Nothing
 in this module calls `torch.load` or `pickle`; a folder from older versions with `train_state.pt` is refused on
 resume with an explanation (its weights still load).
@@ -171,7 +174,7 @@ def load_train_state(path: str | Path) -> dict[str, Any]:
     unpickling a file can run code hidden in it). Called to resume, so it also deletes the temporaries of saves
     that crashed before their commit.
     """
-    folder = _folder(path)
+    folder = checkpoint_folder(path)
     remove_stale_temporaries(folder)
     file, card = folder / TRAIN_STATE, read_card(folder)
     if not file.is_file():
@@ -229,7 +232,9 @@ def save_checkpoint(directory: str | Path, model: nn.Module, step: int, metrics:
     return directory
 
 
-def _folder(path: str | Path) -> Path:
+def checkpoint_folder(path: str | Path) -> Path:
+    """The checkpoint folder of `path` (a folder, or a file in one), with a crashed save finished; FileNotFoundError
+    naming what is missing unless it holds weights and a card."""
     path = Path(path)
     folder = path.parent if path.suffix in (".json", ".safetensors", ".pt") else path
     if not folder.is_dir():
@@ -246,7 +251,7 @@ def _folder(path: str | Path) -> Path:
 
 def read_card(path: str | Path) -> dict[str, Any]:
     """The JSON card of a checkpoint folder (config, step, metrics)."""
-    file = _folder(path) / CARD
+    file = checkpoint_folder(path) / CARD
     try:
         card = json.loads(file.read_text())
         MQTConfig.from_card(card["config"])
@@ -257,7 +262,7 @@ def read_card(path: str | Path) -> dict[str, Any]:
 
 def weights_step(path: str | Path) -> int | None:
     """The step recorded in the weights file (None for weights saved without one, e.g. by other tools)."""
-    file = _folder(path) / WEIGHTS
+    file = checkpoint_folder(path) / WEIGHTS
     try:
         with safe_open(str(file), framework="pt") as f:
             step = (f.metadata() or {}).get("step")
@@ -267,7 +272,7 @@ def weights_step(path: str | Path) -> int | None:
 
 
 def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
-    file = _folder(path) / WEIGHTS
+    file = checkpoint_folder(path) / WEIGHTS
     try:
         return load_file(str(file))
     except (SafetensorError, OSError, RuntimeError) as e:
@@ -285,7 +290,7 @@ def load_weights(model: nn.Module, path: str | Path) -> dict[str, Any]:
         lines = ", ".join(f"{k}: checkpoint {a!r} vs model {b!r}" for k, (a, b) in diff.items())
         raise CheckpointError(f"checkpoint {path} was made for another model config ({lines})")
     if weights_step(path) not in (None, card["step"]):
-        _mixed(_folder(path), card["step"], f"the weights are of step {weights_step(path)}")
+        _mixed(checkpoint_folder(path), card["step"], f"the weights are of step {weights_step(path)}")
     state = read_weights(path)
     own = model.state_dict()
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
@@ -298,20 +303,6 @@ def load_weights(model: nn.Module, path: str | Path) -> dict[str, Any]:
     return card
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
-    """Build the model a checkpoint describes and load its weights. The card is at `model.card`."""
-    from .model import build_model
-
-    card = read_card(path)
-    cfg = MQTConfig.from_card(card["config"])
-    model = build_model(cfg.replace(pretrained=False))  # the weights come from the checkpoint
-    load_weights(model, path)
-    model.card = {**card, "path": str(_folder(path))}
-    # channels-last: the layout convolutions run fastest in (1.4x on a 256x256 predict on CPU), and the one
-    # training uses, so a trained model and its reloaded checkpoint predict bit-identically
-    return model.to(device, memory_format=torch.channels_last).eval()
-
-
 def pretrained_path(name: str) -> Path:
     """Folder of a model bundled with the package (mqt_lite/assets/NAME)."""
     root = Path(str(resources.files("mqt_lite") / "assets"))
@@ -322,14 +313,9 @@ def pretrained_path(name: str) -> Path:
     return root / name
 
 
-def load_pretrained(name: str = "tiny-synthetic", device: str | torch.device = "cpu") -> nn.Module:
-    """A model by name: bundled with the package (works offline), a checkpoint folder, or a Hub id ("user/repo").
-
-    Args:
-        name: a bundled model (see `mqt_lite/assets/`; "tiny-synthetic" is trained on the synthetic world), a
-            folder, or a Hugging Face Hub id (downloaded once, then read from the cache): `mqt_lite.hub`.
-        device: where to put it.
-    """
-    from .hub import from_pretrained
-
-    return from_pretrained(name, device)
+def bundled_path(name: str) -> Path | None:
+    """The folder of a model bundled with the package under `name`, else None."""
+    try:
+        return pretrained_path(name)
+    except ValueError:
+        return None

@@ -20,11 +20,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .mqt import SCALE_FUSIONS
 from .precision import check_precision
 from .tasks import DATASET_TASKS, EDGE_POS_WEIGHT, TASKS
 
 HEADS = ("mqt", "multi-task", "single-task")
+SCALE_FUSIONS = ("gated", "add")  # how coarse scales return to the finest (mqt.py's docstring)
 OPTIMIZERS = ("sgd", "adamw")
 
 

@@ -14,22 +14,23 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .baselines import TrivialModel
+from .cli import add_debug_flag, user_errors
 from .config import MQTConfig
+from .data import MultiTaskDataset, as_numpy, load_split
+from .hub import from_pretrained, load_checkpoint
 from .metrics import delta_m, make_metrics
 from .precision import autocast, autocast_dtype
-from .tasks import IGNORE, TASKS
+from .tasks import DATASET_TASKS, TASKS
 
 
 def val_loader(cfg: MQTConfig, split: str = "val", num_images: int | None = None, rank: int = 0,
                world: int = 1, batch_size: int | None = None) -> torch.utils.data.DataLoader:
     """The evaluation loader of a config's dataset: padded to `eval_size`, this rank's shard only."""
-    from .data import MultiTaskDataset, load_split
-
     ds = load_split(cfg, split, num_images)
     data = MultiTaskDataset(ds, cfg.tasks, size=cfg.eval_size, train=False, seed=cfg.seed)
     shard = list(range(rank, len(data), world))  # disjoint shards that cover the split
@@ -60,39 +61,10 @@ def evaluate(model: nn.Module, loader: torch.utils.data.DataLoader, device: torc
     return results
 
 
-class TrivialModel(nn.Module):
-    """The same prediction at every pixel: the training split's majority class, mean depth and mean normal,
-    and "no saliency / no boundary" (probability ~0). What a model must beat to have learned anything."""
-
-    BACKGROUND_LOGIT = -20.0  # sigmoid(-20) ~ 2e-9: every pixel background
-
-    def __init__(self, cfg: MQTConfig, num_images: int = 200) -> None:
-        from .data import as_numpy, load_split
-
-        super().__init__()
-        self.cfg = cfg
-        ds = load_split(cfg, "train", num_images)
-        rows = [as_numpy(ds[i], cfg.tasks) for i in range(min(num_images, len(ds)))]
-        self.constants: dict[str, torch.Tensor] = {}
-        for t in cfg.tasks:
-            task, values = TASKS[t], [r[t] for r in rows]
-            if task.kind == "labels":
-                k = task.channels(cfg.dataset)
-                counts = sum(np.bincount(v[v != IGNORE].ravel(), minlength=k)[:k] for v in values)
-                c = torch.full((k,), -1.0)
-                c[int(np.argmax(counts))] = 1.0  # argmax -> the majority class
-            elif task.kind == "binary":
-                c = torch.tensor([self.BACKGROUND_LOGIT])
-            elif task.kind == "depth":
-                c = torch.tensor([float(np.mean(np.concatenate([v[v > 0] for v in values])))])
-            else:  # normals: the mean valid vector, normalised by postprocess
-                c = torch.from_numpy(np.mean(np.concatenate(
-                    [v.reshape(3, -1)[:, np.abs(v).sum(0).ravel() > 0] for v in values], axis=1), axis=1)).float()
-            self.constants[t] = c
-
-    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        B, _, H, W = images.shape
-        return {t: c.view(1, -1, 1, 1).expand(B, -1, H, W) for t, c in self.constants.items()}
+def trivial_model(cfg: MQTConfig, num_images: int = 200) -> TrivialModel:
+    """The constant predictor (`baselines.TrivialModel`) fitted on the first `num_images` training images."""
+    ds = load_split(cfg, "train", num_images)
+    return TrivialModel(cfg, [as_numpy(ds[i], cfg.tasks) for i in range(min(num_images, len(ds)))])
 
 
 def headline(results: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -114,8 +86,6 @@ def format_table(results: dict[str, dict[str, float]], **columns: dict[str, floa
 
 def _single_task_metrics(sources: list[str], args: argparse.Namespace) -> dict[str, float]:
     """Headline metrics of single-task baselines from checkpoints (evaluated here) or JSON files."""
-    from .checkpoint import load_checkpoint
-
     out: dict[str, float] = {}
     for src in sources:
         path = Path(src)
@@ -137,14 +107,11 @@ def _evaluate_checkpoint(model: nn.Module, args: argparse.Namespace) -> dict[str
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from .cli import add_debug_flag, user_errors
-    from .hub import from_pretrained
-
     p = argparse.ArgumentParser(prog="python -m mqt_lite.evaluate", description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", default="tiny-synthetic",
                    help="a checkpoint folder, a bundled model name or a Hugging Face Hub id user/repo "
                         "(default: tiny-synthetic)")
-    p.add_argument("--data", choices=["synthetic", "nyud", "pascal"], help="dataset (default: the checkpoint's)")
+    p.add_argument("--data", choices=list(DATASET_TASKS), help="dataset (default: the checkpoint's)")
     p.add_argument("--data-root", help="folder of NYUD_MT or PASCAL_MT")
     p.add_argument("--split", default="val")
     p.add_argument("--num-images", type=int, help="evaluate on the first N images only")
@@ -172,7 +139,7 @@ def _report(model: nn.Module, args: argparse.Namespace) -> dict[str, Any]:
         report["single_task"] = single
         report["delta_m"] = delta_m(report["headline"], single, model.cfg.tasks)
     if args.trivial:
-        report["trivial"] = headline(_evaluate_checkpoint(TrivialModel(model.cfg), args))
+        report["trivial"] = headline(_evaluate_checkpoint(trivial_model(model.cfg), args))
     if args.json:
         json.dump(report, sys.stdout, indent=2)
         print()

@@ -1,4 +1,8 @@
-"""Image intake with bounded memory: files and arrays -> RGB uint8, used by `model.predict` and the demo.
+"""Image intake with bounded memory: files and arrays -> RGB uint8 -> the model's normalised input tensor.
+
+The one decoder of the package: `model.predict` takes arrays and PIL images through `to_rgb_array`, the demo takes
+whatever it is sent (a file, a PIL image, an array) through `decode`, and both normalise with `normalize_image`
+(which the data pipeline uses too).
 
 Why: the demo decodes whatever a stranger uploads. A 158 KB PNG can hold 9000x9000 16-bit pixels; decoding it,
 converting the whole frame to RGB (PIL keeps 4 bytes a pixel) and to float64 took 4.6 GB before the downscale.
@@ -15,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
 
 DECODE_BUDGET = 512 * 2 ** 20  # bytes a decoded frame may take in its own mode (PIL: 1-4 bytes a pixel)
@@ -25,6 +30,8 @@ _TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
               8: Image.Transpose.ROTATE_90}  # as ImageOps.exif_transpose
 _BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}  # others: 4
 _HIGH_BIT = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # the backbones' input normalisation
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class ImageTooLarge(ValueError):
@@ -66,6 +73,27 @@ def read_image(path: str | Path, max_side: int, budget: int = DECODE_BUDGET) -> 
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         with Image.open(path) as im:  # reads the header only
             return _decode(im, max_side, budget)
+
+
+def decode(image: Any, max_side: int, budget: int = DECODE_BUDGET) -> Decoded:
+    """A file (path), PIL image or array -> Decoded: RGB uint8, long side at most `max_side`, transparent pixels on
+    white. Files go through `read_image` (header first, within `budget`, EXIF orientation applied), images in
+    memory through `to_rgb_array`.
+
+    Raises ImageTooLarge and PIL's errors for files (as `read_image`), ValueError or TypeError for arrays that are
+    no image.
+    """
+    if isinstance(image, (str, Path)):
+        return read_image(image, max_side, budget)
+    transparent = isinstance(image, Image.Image) and ("A" in image.mode or "transparency" in image.info)
+    if transparent:
+        image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
+    rgb = to_rgb_array(image)
+    size = (rgb.shape[1], rgb.shape[0])
+    target = fit_size(size, max_side)
+    if target != size:
+        rgb = np.asarray(Image.fromarray(rgb).resize(target, Image.BILINEAR, reducing_gap=2.0))
+    return Decoded(rgb, size, transparent=transparent)
 
 
 def _decode(im: Image.Image, max_side: int, budget: int) -> Decoded:
@@ -154,3 +182,17 @@ def to_rgb_array(image: Any) -> np.ndarray:
         else:
             raise ValueError(f"unsupported image dtype {a.dtype}")
     return np.ascontiguousarray(np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a)
+
+
+def normalize_image(image: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) RGB, uint8 (or float in [0, 255]) -> (3, H, W) float32 normalised with the ImageNet mean, std."""
+    x = torch.from_numpy(np.array(image, dtype=np.float32)).permute(2, 0, 1) / 255
+    return (x - torch.tensor(IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(IMAGENET_STD).view(3, 1, 1)
+
+
+def denormalize(image: torch.Tensor) -> np.ndarray:
+    """(3, H, W) or (B, 3, H, W) normalised image -> (H, W, 3) or (B, H, W, 3) uint8 RGB."""
+    mean = torch.tensor(IMAGENET_MEAN, device=image.device).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=image.device).view(3, 1, 1)
+    x = ((image.detach().float() * std + mean) * 255).round().clamp(0, 255).to(torch.uint8)
+    return x.movedim(-3, -1).cpu().numpy()

@@ -1,15 +1,21 @@
-"""The Multi-Query Transformer head (paper Sec. III-B, eqs. 1-8, Fig. 3-4).
+"""The Multi-Query Transformer head (paper Sec. III-B, eqs. 2-8, Fig. 3-4). MHSA is eq. (1), in attention.py.
 
-    F (B, C, h, w) -> per task t: X_t = Linear_t(F), plus pooled copies for the extra scales
-    shared encoder     q_t = LN(Q_t + pos_q)                      queries read their task's pixels  (1)
-                       q_t = q_t + MHSA(q_t, X_t + pos_x, X_t)                                     (2)
-      query learning   q_t = q_t + Linear(q_t)                                                     (3)
-                       q_t = q_t + MLP(LN(q_t))                                                    (4)
-    cross-task query   Q = [q_1; ...; q_T] (B, T*M, C);  Q = Q + MHSA(LN(Q));  Q = Q + MLP(LN(Q))  (5)(6)
-    attention (CTQA)   split Q back into q_1 ... q_T
-    shared decoder     X_t = X_t + MHSA(LN(X_t) + pos_x, LN(q_t) + pos_q, LN(q_t))  pixels read queries (7)
-                       X_t = X_t + MLP(LN(X_t))                                                    (8)
-    -> {t: X_t (B, C, h, w)}: the finest scale, plus each coarser scale upsampled through a gain g_s (zero at init)
+    F (B, C, h, w) -> tokens of all scales, shared by the tasks; X_t = Linear_t(tokens)         `tokens`, `encode`
+    shared encoder    q_t = LN(Q_t + pos_q)                                    the query input  (2)  `encode`
+                      q_t = q_t + MHSA(q_t, LN(X_t) + pos_x, LN(X_t))          reads the pixels (2)
+      query learning  q_t = q_t + Linear(q_t)                                                   (3)
+                      q_t = q_t + MLP(LN(q_t))                                                  (4)
+    cross-task query  Q = [q_1; ...; q_T] (B, T*M, C);  Q = Q + MHSA(LN(Q))                     (5)  `cross_task`
+    attention (CTQA)  Q = Q + MLP(LN(Q));  split Q back into q_1 ... q_T                        (6)
+    shared decoder    X_t = X_t + MHSA(LN(X_t) + pos_x, LN(q_t) + pos_q, LN(q_t))  pixels read  (7)  `decode`
+                      X_t = X_t + MLP(LN(X_t))                                                  (8)
+    -> {t: X_t (B, C, h, w)}: the finest scale + each coarser scale upsampled through a gain g_s     `to_maps`
+
+MHSA(query, key, value) is multi-head attention, eq. (1) in each head. The LayerNorm on X_t in (2) and the ones in
+(5) and (7) are pre-norms the equations leave implicit (see below).
+
+`forward(feat)` runs the stages in that order; `forward_with_attention(feat)` runs the same forward and also
+returns every attention map as an `MQTAttention` (all blocks when `depth > 1`, and the Fig. 6 map).
 
 Cost: the encoder and decoder are linear in the number of pixels N (M queries each), CTQA is O((T*M)^2 C)
 whatever the image size. Letters: B batch, T tasks, M queries per task, N pixels, C channels.
@@ -35,13 +41,15 @@ Where this departs from the paper, and why (each is a config field or documented
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .attention import MLP, Attention, sine_position_encoding
+from .config import SCALE_FUSIONS, MQTConfig
 
-SCALE_FUSIONS = ("gated", "add")  # how coarse scales return to the finest (module docstring)
 QUERY_INIT_RANGE = 1.0  # queries ~ U(-1, 1): "uniformly initialized"
 POS_INIT_STD = 0.02
 
@@ -63,9 +71,9 @@ class EncoderBlock(nn.Module):
     def forward(self, q: Tensor, q_pos: Tensor, x: Tensor, x_pos: Tensor,
                 need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
         """q (B, M, C), q_pos (1, M, C), x (B, N, C), x_pos (1, N, C) -> q (B, M, C), weights (B, heads, M, N)."""
-        q = self.norm_q(q + q_pos)  # (1) query input: LN(Q + pos)
+        q = self.norm_q(q + q_pos)  # (2) the query input: LN(Q + pos)
         x = self.norm_x(x)
-        a, weights = self.attn(q, x + x_pos, x, need_weights)
+        a, weights = self.attn(q, x + x_pos, x, need_weights)  # MHSA, eq. (1) per head
         q = q + a  # (2)
         if self.query_learning:
             q = q + self.linear(q)  # (3)
@@ -119,15 +127,48 @@ class DecoderBlock(nn.Module):
         return x, weights
 
 
-class MQTHead(nn.Module):
-    """Task-specific features + shared encoder + CTQA + shared decoder. F -> {task: (B, C, h, w)}."""
+@dataclass
+class MQTAttention:
+    """Every attention map of one forward pass of the head, batch first, stage by stage (Fig. 4 and 6).
 
-    def __init__(self, tasks: tuple[str, ...], dim: int, num_heads: int = 4, mlp_ratio: float = 4.0,
-                 num_queries: int = 64, depth: int = 1, num_scales: int = 2, query_learning: bool = True,
-                 cross_task_attention: bool = True, shared_encoder_decoder: bool = True,
-                 learn_queries: bool = False, scale_fusion: str = "gated") -> None:
+    Filled by `MQTHead.forward(feat, record)`; `forward_with_attention` returns one. N counts the tokens of all
+    scales (`token_sizes`), M the queries of a task, T the tasks.
+    """
+
+    tasks: tuple[str, ...]
+    token_sizes: list[tuple[int, int]] = field(default_factory=list)  # (h_s, w_s) of each scale, finest first
+    encoder: dict[str, list[Tensor]] = field(default_factory=dict)  # task -> per block (B, heads, M, N): eq. (2)
+    # task -> (B, heads, M, N): the last encoder block's map for the queries after CTQA, where they would read (Fig. 6)
+    encoder_after_ctqa: dict[str, Tensor] = field(default_factory=dict)
+    cross_task: Tensor | None = None  # (B, heads, T*M, T*M): eq. (5); None without CTQA
+    decoder: dict[str, list[Tensor]] = field(default_factory=dict)  # task -> per block (B, heads, N, M): eq. (7)
+
+
+class MQTHead(nn.Module):
+    """Task-specific features + shared encoder + CTQA + shared decoder. F -> {task: (B, C, h, w)}.
+
+    Args (defaults: MQTConfig's; `from_config(cfg)` takes them from a config):
+        tasks: task names, in output order.
+        dim: the head width C (the fused feature's channels).
+        num_heads, mlp_ratio: of every attention block and MLP.
+        num_queries: M per task (Tab. IV c).
+        depth: encoder and decoder blocks (Tab. IV b).
+        num_scales: task-specific feature scales (Tab. VI).
+        query_learning: eqs. (3)-(4); cross_task_attention: eqs. (5)-(6) (Tab. IV a).
+        shared_encoder_decoder: one encoder and decoder for all tasks, or one per task (Tab. V).
+        learn_queries: train the queries Q_t (the official code) or keep them fixed (the paper).
+        scale_fusion: how coarse scales return to the finest, one of SCALE_FUSIONS (module docstring).
+    """
+
+    def __init__(self, tasks: tuple[str, ...], dim: int, *, num_heads: int = MQTConfig.num_heads,
+                 mlp_ratio: float = MQTConfig.mlp_ratio, num_queries: int = MQTConfig.num_queries,
+                 depth: int = MQTConfig.depth, num_scales: int = MQTConfig.num_scales,
+                 query_learning: bool = MQTConfig.query_learning,
+                 cross_task_attention: bool = MQTConfig.cross_task_attention,
+                 shared_encoder_decoder: bool = MQTConfig.shared_encoder_decoder,
+                 learn_queries: bool = MQTConfig.learn_queries, scale_fusion: str = MQTConfig.scale_fusion) -> None:
         super().__init__()
-        self.tasks, self.num_scales = tasks, num_scales
+        self.tasks, self.num_scales = tuple(tasks), num_scales
         T, M, C = len(tasks), num_queries, dim
         self.task_proj = nn.ModuleList(nn.Linear(C, C) for _ in range(T))  # X_t = Linear_t(F)
         queries = torch.empty(T, M, C).uniform_(-QUERY_INIT_RANGE, QUERY_INIT_RANGE)
@@ -151,12 +192,39 @@ class MQTHead(nn.Module):
             nn.ModuleList(DecoderBlock(C, num_heads, mlp_ratio) for _ in range(depth)) for _ in range(groups))
         self.ctqa = CrossTaskQueryAttention(C, num_heads, mlp_ratio) if cross_task_attention else None
 
-    def _group(self, t: int) -> int:
-        """Which encoder/decoder task t uses: the shared one, or its own (Tab. V)."""
-        return 0 if len(self.encoders) == 1 else t
+    @classmethod
+    def from_config(cls, cfg: MQTConfig) -> MQTHead:
+        """The head a config describes."""
+        return cls(cfg.tasks, cfg.dim, num_heads=cfg.num_heads, mlp_ratio=cfg.mlp_ratio, num_queries=cfg.num_queries,
+                   depth=cfg.depth, num_scales=cfg.num_scales, query_learning=cfg.query_learning,
+                   cross_task_attention=cfg.cross_task_attention, shared_encoder_decoder=cfg.shared_encoder_decoder,
+                   learn_queries=cfg.learn_queries, scale_fusion=cfg.scale_fusion)
 
-    def _tokens(self, feat: Tensor) -> tuple[Tensor, Tensor, list[tuple[int, int]]]:
-        """F (B, C, h, w) -> tokens of all scales (B, N, C), their positions (1, N, C), the scales' sizes."""
+    def forward(self, feat: Tensor, record: MQTAttention | None = None) -> dict[str, Tensor]:
+        """F (B, C, h, w) -> {task: refined feature X_t (B, C, h, w)}; with `record`, every attention map goes there."""
+        tokens, x_pos, sizes = self.tokens(feat)  # all scales' pixels (B, N, C), their positions (1, N, C)
+        pixels, queries = self.encode(tokens, x_pos, record)  # X_t (B, N, C), q_t (B, M, C): eqs. (2)-(4)
+        queries = self.cross_task(queries, record)  # eqs. (5)-(6)
+        if record is not None:
+            record.token_sizes = sizes
+            self.record_after_ctqa(pixels, x_pos, queries, record)
+        return self.decode(pixels, x_pos, queries, sizes, record)  # eqs. (7)-(8)
+
+    def forward_with_attention(self, feat: Tensor) -> tuple[dict[str, Tensor], MQTAttention]:
+        """The forward pass, and every attention map of it. The maps come from the reference attention (the
+        weights are formed), so the outputs match `forward`'s up to float rounding."""
+        record = MQTAttention(self.tasks)
+        return self(feat, record), record
+
+    def tokens(self, feat: Tensor) -> tuple[Tensor, Tensor, list[tuple[int, int]]]:
+        """The pixels of the fused feature as tokens: F (B, C, h, w) -> tokens (B, N, C), positions (1, N, C) and
+        the (h_s, w_s) of each scale.
+
+        Scale s is F average-pooled by 2^s (ceil mode), flattened row-major; the scales follow each other, finest
+        first, so N = sum_s h_s * w_s. A token's position is a fixed 2-D sine encoding of its place in its scale,
+        plus a learned embedding of the scale (with several scales). All tasks share these tokens (pooling commutes
+        with the per-task projection of `encode`).
+        """
         C = feat.shape[1]
         tokens, pos, sizes = [], [], []
         for s in range(self.num_scales):
@@ -168,8 +236,9 @@ class MQTHead(nn.Module):
             sizes.append((h, w))
         return torch.cat(tokens, 1), torch.cat(pos, 0)[None], sizes
 
-    def _unpixels(self, tokens: Tensor, sizes: list[tuple[int, int]]) -> Tensor:
-        """Tokens of all scales (B, N, C) -> (B, C, h, w): the finest scale + sum_s g_s * upsample(scale s)."""
+    def to_maps(self, tokens: Tensor, sizes: list[tuple[int, int]]) -> Tensor:
+        """Tokens laid out as `tokens` lays them out (B, N, C) -> one map (B, C, h, w) at the finest scale: the
+        finest scale's tokens, plus each coarser scale upsampled (bilinear) and multiplied by its gain g_s."""
         B, _, C = tokens.shape
         parts = tokens.split([h * w for h, w in sizes], dim=1)
         maps = [p.transpose(1, 2).reshape(B, C, h, w) for p, (h, w) in zip(parts, sizes)]  # channels-last views
@@ -178,33 +247,55 @@ class MQTHead(nn.Module):
             out = out + gain.view(1, C, 1, 1) * F.interpolate(m, size=sizes[0], mode="bilinear", align_corners=False)
         return out
 
-    def forward(self, feat: Tensor, need_weights: bool = False) -> tuple[dict[str, Tensor], dict | None]:
-        """feat F (B, C, h, w) -> ({task: (B, C, h, w)}, attention maps or None)."""
-        B = feat.shape[0]
-        tokens, x_pos, sizes = self._tokens(feat)  # (B, N, C), (1, N, C): shared by all tasks
-        pixels, q_list, enc_w = [], [], {}
-        for t, task in enumerate(self.tasks):
+    def blocks(self, groups: nn.ModuleList) -> list[nn.ModuleList]:
+        """The blocks of `groups` (the encoders or the decoders) each task uses, in task order: the shared ones,
+        or its own (Tab. V)."""
+        return [groups[0]] * len(self.tasks) if len(groups) == 1 else list(groups)
+
+    def encode(self, tokens: Tensor, x_pos: Tensor,
+               record: MQTAttention | None = None) -> tuple[list[Tensor], list[Tensor]]:
+        """Shared encoder, eqs. (2)-(4): each task's feature X_t = Linear_t(tokens) and its queries q_t after reading
+        it. tokens (B, N, C), x_pos (1, N, C) -> ([X_t (B, N, C)], [q_t (B, M, C)]) in task order."""
+        B = tokens.shape[0]
+        pixels, queries = [], []
+        for t, (task, blocks) in enumerate(zip(self.tasks, self.blocks(self.encoders))):
             x = self.task_proj[t](tokens)  # task-specific feature X_t (B, N, C)
             q = self.queries[t].expand(B, -1, -1)  # (B, M, C)
             q_pos = self.query_pos[t][None]  # (1, M, C)
-            for block in self.encoders[self._group(t)]:
-                q, enc_w[task] = block(q, q_pos, x, x_pos, need_weights)
+            for block in blocks:
+                q, weights = block(q, q_pos, x, x_pos, need_weights=record is not None)
+                if record is not None:
+                    record.encoder.setdefault(task, []).append(weights)
             pixels.append(x)
-            q_list.append(q)
+            queries.append(q)
+        return pixels, queries
 
-        ctqa_w = None
-        if self.ctqa is not None:
-            q_list, ctqa_w = self.ctqa(q_list, need_weights)  # T x (B, M, C)
+    def cross_task(self, queries: list[Tensor], record: MQTAttention | None = None) -> list[Tensor]:
+        """Cross-task query attention, eqs. (5)-(6): T x (B, M, C) -> T x (B, M, C); unchanged without CTQA."""
+        if self.ctqa is None:
+            return queries
+        queries, weights = self.ctqa(queries, need_weights=record is not None)
+        if record is not None:
+            record.cross_task = weights
+        return queries
 
-        out, dec_w, after_w = {}, {}, {}
-        for t, task in enumerate(self.tasks):
-            x, q, q_pos = pixels[t], q_list[t], self.query_pos[t][None]
-            if need_weights:  # Fig. 6: where the query looks after the cross-task interaction
-                after_w[task] = self.encoders[self._group(t)][-1].query_map(q, q_pos, x, x_pos)
-            for block in self.decoders[self._group(t)]:
-                x, dec_w[task] = block(x, x_pos, q, q_pos, need_weights)
-            out[task] = self._unpixels(x, sizes)
-        if not need_weights:
-            return out, None
-        return out, {"encoder": enc_w, "encoder_after_ctqa": after_w, "cross_task": ctqa_w,
-                     "decoder": dec_w, "token_sizes": sizes, "tasks": self.tasks}
+    def record_after_ctqa(self, pixels: list[Tensor], x_pos: Tensor, queries: list[Tensor],
+                          record: MQTAttention) -> None:
+        """Fig. 6: where each task's queries, updated by CTQA, would read its pixels (its last encoder block)."""
+        for t, (task, blocks) in enumerate(zip(self.tasks, self.blocks(self.encoders))):
+            q_pos = self.query_pos[t][None]  # (1, M, C)
+            record.encoder_after_ctqa[task] = blocks[-1].query_map(queries[t], q_pos, pixels[t], x_pos)
+
+    def decode(self, pixels: list[Tensor], x_pos: Tensor, queries: list[Tensor], sizes: list[tuple[int, int]],
+               record: MQTAttention | None = None) -> dict[str, Tensor]:
+        """Shared decoder, eqs. (7)-(8): every pixel of X_t reads its task's queries; then the maps (`to_maps`).
+        T x X_t (B, N, C), T x q_t (B, M, C) -> {task: (B, C, h, w)}."""
+        out = {}
+        for t, (task, blocks) in enumerate(zip(self.tasks, self.blocks(self.decoders))):
+            x, q, q_pos = pixels[t], queries[t], self.query_pos[t][None]  # (B, N, C), (B, M, C), (1, M, C)
+            for block in blocks:
+                x, weights = block(x, x_pos, q, q_pos, need_weights=record is not None)
+                if record is not None:
+                    record.decoder.setdefault(task, []).append(weights)
+            out[task] = self.to_maps(x, sizes)
+        return out

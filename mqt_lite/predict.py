@@ -13,26 +13,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import imageio
+from .imageio import normalize_image, to_rgb_array
 from .precision import autocast, autocast_dtype
 from .tasks import TASKS
-
-
-def to_rgb_array(image: Any) -> np.ndarray:
-    """PIL image or array (H, W), (H, W, 1|3|4), any integer or float dtype -> RGB uint8 (H, W, 3).
-
-    16-bit and float pixels are scaled in float32, in row chunks (`mqt_lite.imageio`): no full-size float copy.
-    """
-    return imageio.to_rgb_array(image)
 
 
 class Predictor:
     """Mixin for models with `.cfg` (image_size, tasks) and `forward(images) -> {task: logits}`."""
 
     def preprocess(self, image: Any) -> tuple[Tensor, tuple[int, int], tuple[int, int]]:
-        """One image -> (normalised tensor (3, H_cfg, W_cfg), resized size (h, w), original size (H, W))."""
-        from .data.transforms import normalize_image
+        """One image -> (normalised tensor (3, H_cfg, W_cfg), resized size (h, w), original size (H, W)).
 
+        Any PIL image or array goes through `imageio.to_rgb_array` (16-bit and float pixels scaled in row chunks).
+        """
         rgb = to_rgb_array(image)
         H, W = rgb.shape[:2]
         Hc, Wc = self.cfg.image_size

@@ -18,6 +18,7 @@ import os
 import sys
 import time
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
@@ -29,10 +30,12 @@ from tqdm.auto import tqdm
 from .checkpoint import atomic_write, load_train_state, load_weights, read_card, save_checkpoint, unwrap
 from .cli import add_debug_flag, user_errors
 from .config import MQTConfig, get_config, parse_overrides
+from .data import MultiTaskDataset, load_split
 from .evaluate import evaluate, headline, val_loader
 from .losses import MultiTaskLoss
 from .model import build_model
 from .precision import autocast, autocast_dtype, grad_scaler
+from .tasks import DATASET_TASKS
 
 HISTORY = "history.jsonl"
 
@@ -57,9 +60,8 @@ def init_distributed() -> tuple[int, int, int]:
     return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0"))
 
 
-def train_dataset(cfg: MQTConfig) -> torch.utils.data.Dataset:
-    from .data import MultiTaskDataset, load_split
-
+def train_dataset(cfg: MQTConfig) -> MultiTaskDataset:
+    """The training split of a config's dataset, with the random joint transforms."""
     return MultiTaskDataset(load_split(cfg, "train"), cfg.tasks, size=cfg.image_size, train=True, seed=cfg.seed)
 
 
@@ -120,8 +122,8 @@ def match_state_layouts(opt: torch.optim.Optimizer) -> None:
 
 
 def _fused_devices() -> list[str]:
-    try:  # private in torch, so guarded: without it the optimizers run unfused (correct, a little slower)
-        from torch.optim.optimizer import _get_fused_kernels_supported_devices
+    try:  # without it the optimizers run unfused (correct, a little slower)
+        from torch.optim.optimizer import _get_fused_kernels_supported_devices  # private in torch: may go away
         return _get_fused_kernels_supported_devices()
     except ImportError:
         return []
@@ -194,7 +196,7 @@ class History:
         text = "".join(json.dumps(r) + "\n" for r in self.records)
         atomic_write(self.file, lambda p: Path(p).write_text(text))
         try:
-            from torch.utils.tensorboard import SummaryWriter
+            from torch.utils.tensorboard import SummaryWriter  # tensorboard: optional
 
             self.tb = SummaryWriter(str(out / "tensorboard"))
         except ImportError:  # TensorBoard is optional
@@ -211,6 +213,27 @@ class History:
                     self.tb.add_scalar(k, v, record["step"])
 
 
+@dataclass
+class Run:
+    """A training run in progress: what `train` and its helpers share."""
+
+    cfg: MQTConfig
+    out: Path | None  # checkpoints and history (None: nothing on disk)
+    rank: int
+    world: int
+    device: torch.device
+    setup: TrainingSetup  # its model wrapped in DistributedDataParallel under torchrun
+    data: MultiTaskDataset
+    val: torch.utils.data.DataLoader
+    steps_per_epoch: int
+    history: History
+    step: int = 0
+    last_good: int | None = None  # step of the last checkpoint written or resumed from
+    metrics: dict[str, float] | None = None  # headline metrics of the latest evaluation
+    running: dict[str, float] = field(default_factory=dict)  # loss sums since the last training record
+    t0: float = 0.0  # time.time() when the loop started
+
+
 def train(cfg: MQTConfig | str, out: str | Path | None = None, resume: bool = False,
           callback: Callable[[dict[str, Any]], None] | None = None, progress: bool = True,
           **overrides: Any) -> tuple[nn.Module, list[dict[str, Any]]]:
@@ -223,6 +246,28 @@ def train(cfg: MQTConfig | str, out: str | Path | None = None, resume: bool = Fa
         callback: called with every history record (loss records and evaluation records), e.g. to plot live.
         progress: show a tqdm progress bar.
     """
+    run = start_run(cfg, out, resume, overrides)
+    bar = tqdm(total=run.cfg.iterations, initial=run.step, desc=run.cfg.name, disable=not progress or run.rank != 0)
+    run.t0 = time.time()
+    try:
+        while run.step < run.cfg.iterations:
+            for batch in epoch_loader(run):
+                take_step(run, batch)
+                bar.update(1)
+                after_step(run, bar, callback)
+                if run.step >= run.cfg.iterations:
+                    break
+    except KeyboardInterrupt:
+        save(run)  # keep what was learned; `--resume` continues from here
+        bar.close()
+        raise
+    bar.close()
+    # channels-last, as `load_checkpoint` gives it back: the same kernels, so bit-identical predictions
+    return unwrap(run.setup.model), run.history.records
+
+
+def start_run(cfg: MQTConfig | str, out: str | Path | None, resume: bool, overrides: dict[str, Any]) -> Run:
+    """The config, device, seeded model and optimizer (resumed from `out` if asked), data and history of a run."""
     out = Path(out) if out is not None else None
     card = read_card(out) if resume and out is not None else None
     if resume and card is None:
@@ -231,95 +276,111 @@ def train(cfg: MQTConfig | str, out: str | Path | None = None, resume: bool = Fa
     rank, world, local_rank = init_distributed()
     device = resolve_device(cfg.device, local_rank)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
-    model, criterion, opt, sched, scaler, dtype = training_setup(cfg, device)
-    step = 0
-    if card is not None:
-        load_weights(model, out)
-        state = load_train_state(out)  # no pickle; checked to be of the card's step
-        opt.load_state_dict(state["optimizer"])
-        match_state_layouts(opt)
-        sched.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state.get("scaler") or scaler.state_dict())  # states saved before fp16 had none
-        torch.set_rng_state(state["rng"])
-        step = state["step"]
+    setup = training_setup(cfg, device)
+    step = resume_from(out, setup) if card is not None else 0
     if world > 1:
-        if device.type == "cuda":
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        setup = setup._replace(model=distribute(setup.model, device))
     data = train_dataset(cfg)
     val = val_loader(cfg, rank=rank, world=world)
     steps_per_epoch = len(data) // (cfg.batch_size * world)
     if steps_per_epoch < 1:
         raise ValueError(f"{len(data)} training images are fewer than one batch of {cfg.batch_size} x {world}")
     history = History(out, step if card else None, enabled=rank == 0)
-    last_good = step if card else None
+    return Run(cfg, out, rank, world, device, setup, data, val, steps_per_epoch, history, step=step,
+               last_good=step if card else None, metrics=card["metrics"] if card else None)
 
-    def checkpoint(metrics: dict | None = None) -> None:
-        nonlocal last_good
-        if out is None or rank != 0:
-            return
-        state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
-                 "rng": torch.get_rng_state(), "step": step}
-        save_checkpoint(out, model, step, metrics, state, world_size=world)
-        last_good = step
 
-    def run_eval() -> dict[str, dict[str, float]]:
-        results = evaluate(model, val, device)
-        record = {"step": step, "split": "val", **{f"{t}/{k}": v for t, r in results.items() for k, v in r.items()}}
-        history.log(record)
-        if callback:
-            callback(record)
-        return results
+def resume_from(out: Path, setup: TrainingSetup) -> int:
+    """Load a checkpoint's weights and training state (optimizer, schedule, scaler, RNG) into `setup`; its step."""
+    load_weights(setup.model, out)
+    state = load_train_state(out)  # no pickle; checked to be of the card's step
+    setup.opt.load_state_dict(state["optimizer"])
+    match_state_layouts(setup.opt)
+    setup.sched.load_state_dict(state["scheduler"])
+    setup.scaler.load_state_dict(state.get("scaler") or setup.scaler.state_dict())  # states saved before fp16 had none
+    torch.set_rng_state(state["rng"])
+    return state["step"]
 
-    bar = tqdm(total=cfg.iterations, initial=step, desc=cfg.name, disable=not progress or rank != 0)
-    running: dict[str, float] = {}
-    metrics: dict | None = card["metrics"] if card else None
-    t0 = time.time()
+
+def distribute(model: nn.Module, device: torch.device) -> nn.Module:
+    """The model wrapped for DistributedDataParallel training (BatchNorm synchronised across GPUs)."""
+    if device.type == "cuda":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def epoch_loader(run: Run) -> torch.utils.data.DataLoader:
+    """The batches left in the current epoch, in the order fixed by (seed, epoch): a resumed run continues it."""
+    cfg = run.cfg
+    epoch, offset = divmod(run.step, run.steps_per_epoch)
+    run.data.set_epoch(epoch)
+    order = epoch_order(len(run.data), cfg.seed, epoch, run.rank, run.world)  # equal length on every rank:
+    order = order[:run.steps_per_epoch * cfg.batch_size][offset * cfg.batch_size:]  # DDP steps in lockstep
+    return torch.utils.data.DataLoader(
+        run.data, batch_size=cfg.batch_size, sampler=order, drop_last=True, num_workers=cfg.num_workers,
+        pin_memory=run.device.type == "cuda", persistent_workers=False)
+
+
+def take_step(run: Run, batch: dict[str, torch.Tensor]) -> None:
+    """One optimisation step; its losses join the running sums of the next training record."""
+    s = run.setup
     try:
-        while step < cfg.iterations:
-            epoch, offset = divmod(step, steps_per_epoch)
-            data.set_epoch(epoch)
-            order = epoch_order(len(data), cfg.seed, epoch, rank, world)  # equal length on every rank:
-            order = order[:steps_per_epoch * cfg.batch_size][offset * cfg.batch_size:]  # DDP steps in lockstep
-            loader = torch.utils.data.DataLoader(
-                data, batch_size=cfg.batch_size, sampler=order, drop_last=True, num_workers=cfg.num_workers,
-                pin_memory=device.type == "cuda", persistent_workers=False)
-            for batch in loader:
-                try:
-                    total, losses = train_step(model, criterion, to_device(batch, device), opt, sched, scaler,
-                                               dtype, cfg.grad_clip)
-                except NonFiniteLoss as e:
-                    where = f"; the last good checkpoint (step {last_good}) is in {out}" if last_good is not None \
-                        else "; no checkpoint was written yet"
-                    raise FloatingPointError(f"{e} at step {step}: training stopped{where}. "
-                                             "Try a lower lr or grad_clip.") from None
-                step += 1
-                for t, v in losses.items():
-                    running[t] = running.get(t, 0.0) + v.item()
-                running["loss"] = running.get("loss", 0.0) + total.item()
-                bar.update(1)
-                if step % cfg.log_every == 0 or step == cfg.iterations:
-                    n = cfg.log_every if step % cfg.log_every == 0 else step % cfg.log_every
-                    record = {"step": step, "split": "train", "lr": sched.get_last_lr()[0],
-                              **{k: v / n for k, v in running.items()}, "time_s": time.time() - t0}
-                    running = {}
-                    bar.set_postfix(loss=f"{record['loss']:.3f}")
-                    history.log(record)
-                    if callback:
-                        callback(record)
-                if step % cfg.eval_every == 0 or step == cfg.iterations:
-                    metrics = headline(run_eval())
-                if step % cfg.checkpoint_every == 0 or step == cfg.iterations:
-                    checkpoint(metrics)
-                if step >= cfg.iterations:
-                    break
-    except KeyboardInterrupt:
-        checkpoint(metrics)  # keep what was learned; `--resume` continues from here
-        bar.close()
-        raise
-    bar.close()
-    # channels-last, as `load_checkpoint` gives it back: the same kernels, so bit-identical predictions
-    return unwrap(model), history.records
+        total, losses = train_step(s.model, s.criterion, to_device(batch, run.device), s.opt, s.sched, s.scaler,
+                                   s.dtype, run.cfg.grad_clip)
+    except NonFiniteLoss as e:
+        where = f"; the last good checkpoint (step {run.last_good}) is in {run.out}" if run.last_good is not None \
+            else "; no checkpoint was written yet"
+        raise FloatingPointError(f"{e} at step {run.step}: training stopped{where}. "
+                                 "Try a lower lr or grad_clip.") from None
+    run.step += 1
+    for t, v in losses.items():
+        run.running[t] = run.running.get(t, 0.0) + v.item()
+    run.running["loss"] = run.running.get("loss", 0.0) + total.item()
+
+
+def after_step(run: Run, bar: tqdm, callback: Callable[[dict[str, Any]], None] | None) -> None:
+    """Log the losses, evaluate and checkpoint when they are due, and always after the last step."""
+    cfg, step = run.cfg, run.step
+    last = step == cfg.iterations
+    if step % cfg.log_every == 0 or last:
+        record = loss_record(run)
+        bar.set_postfix(loss=f"{record['loss']:.3f}")
+        log(run, record, callback)
+    if step % cfg.eval_every == 0 or last:
+        results = evaluate(run.setup.model, run.val, run.device)
+        log(run, {"step": step, "split": "val", **{f"{t}/{k}": v for t, r in results.items() for k, v in r.items()}},
+            callback)
+        run.metrics = headline(results)
+    if step % cfg.checkpoint_every == 0 or last:
+        save(run)
+
+
+def loss_record(run: Run) -> dict[str, Any]:
+    """The training record of the steps since the last one (mean losses, learning rate, time); resets the sums."""
+    cfg, step = run.cfg, run.step
+    n = cfg.log_every if step % cfg.log_every == 0 else step % cfg.log_every
+    record = {"step": step, "split": "train", "lr": run.setup.sched.get_last_lr()[0],
+              **{k: v / n for k, v in run.running.items()}, "time_s": time.time() - run.t0}
+    run.running = {}
+    return record
+
+
+def log(run: Run, record: dict[str, Any], callback: Callable[[dict[str, Any]], None] | None) -> None:
+    """A record into the history (and its file), then to the callback."""
+    run.history.log(record)
+    if callback:
+        callback(record)
+
+
+def save(run: Run) -> None:
+    """Checkpoint weights, metrics and training state into `out` (rank 0; nothing without `out`)."""
+    if run.out is None or run.rank != 0:
+        return
+    s = run.setup
+    state = {"optimizer": s.opt.state_dict(), "scheduler": s.sched.state_dict(), "scaler": s.scaler.state_dict(),
+             "rng": torch.get_rng_state(), "step": run.step}
+    save_checkpoint(run.out, s.model, run.step, run.metrics, state, world_size=run.world)
+    run.last_good = run.step
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -328,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", default="tiny-synthetic", help="a name in mqt_lite.PRESETS")
     p.add_argument("--out", help="folder for checkpoints and history")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly where it stopped")
-    p.add_argument("--data", choices=["synthetic", "nyud", "pascal"], help="dataset (default: the preset's)")
+    p.add_argument("--data", choices=list(DATASET_TASKS), help="dataset (default: the preset's)")
     p.add_argument("--data-root", help="folder of NYUD_MT or PASCAL_MT")
     p.add_argument("--no-progress", action="store_true")
     add_debug_flag(p)

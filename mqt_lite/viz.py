@@ -1,7 +1,8 @@
-"""Figures shared by the notebooks and the app: samples with all their labels (and, later, attention overlays).
+"""Figures of samples with all their labels, for the notebooks and `python -m mqt_lite.data.synthetic --figure`.
 
-matplotlib is imported inside the functions, so the package imports without it. Colours come from
-`Task.colourise(array, dataset)` in tasks.py, so predictions and ground truth always look alike.
+matplotlib is imported inside the functions, so the package imports without it. Colours, legends and captions
+come from the tasks (`Task.colourise`, `Task.legend`, `Task.caption` in tasks.py), so predictions and ground truth
+always look alike. Attention maps are drawn by attention_maps.py.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .imageio import denormalize
 from .tasks import DATASET_TASKS, TASKS
 
 LEGEND_FONTSIZE = 7
@@ -17,9 +19,8 @@ PANEL_INCHES = 2.2  # side of one image panel
 
 # ----------------------------------------------------------------------------- samples and labels
 def to_display(sample: dict[str, Any]) -> dict[str, np.ndarray]:
-    """A schema row (numpy) or a MultiTaskDataset sample (torch) -> numpy arrays in the schema's layout."""
-    from .data.transforms import denormalize
-
+    """A schema row (numpy) or a MultiTaskDataset sample (torch) -> numpy arrays in the schema's layout
+    (a single-channel target (1, H, W), as depth comes from a MultiTaskDataset, as (H, W))."""
     out = {}
     for key, value in sample.items():
         if key not in TASKS and key != "image":
@@ -27,7 +28,7 @@ def to_display(sample: dict[str, Any]) -> dict[str, np.ndarray]:
         if hasattr(value, "detach"):  # torch
             value = denormalize(value) if key == "image" else value.detach().cpu().numpy()
         value = np.asarray(value)
-        out[key] = value[0] if key == "depth" and value.ndim == 3 else value
+        out[key] = value[0] if key in TASKS and value.ndim == 3 and value.shape[0] == 1 else value
     return out
 
 
@@ -43,20 +44,9 @@ def legend_entries(task: str, dataset: str, present: np.ndarray | None = None) -
     return [(entries[i][0], np.array(entries[i][1]) / 255) for i in keep]
 
 
-def _title(task: str, array: np.ndarray) -> str:
-    if task == "image":
-        return "Image"
-    if task == "depth":
-        valid = array[array > 0]
-        return f"{TASKS[task].title}\n{valid.min():.1f}-{valid.max():.1f} m" if valid.size else TASKS[task].title
-    if task == "normals":
-        return f"{TASKS[task].title}\n(x, y, z) -> RGB"
-    return TASKS[task].title
-
-
 def _legend(ax, task: str, dataset: str, present: np.ndarray) -> None:
     """Class legend under an axis."""
-    from matplotlib.patches import Patch
+    from matplotlib.patches import Patch  # matplotlib: optional (the notebooks and app extras)
 
     entries = legend_entries(task, dataset, present)
     handles = [Patch(facecolor=c, edgecolor="k", linewidth=0.3, label=n) for n, c in entries]
@@ -77,7 +67,7 @@ def show_sample(sample: dict[str, Any], dataset: str = "synthetic", tasks: Seque
         legend: draw the class legends under the label maps.
     Returns: the matplotlib Figure.
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib: optional (the notebooks and app extras)
 
     arrays = to_display(sample)
     tasks = [t for t in DATASET_TASKS[dataset] if t in arrays] if tasks is None else list(tasks)
@@ -87,9 +77,9 @@ def show_sample(sample: dict[str, Any], dataset: str = "synthetic", tasks: Seque
         ax_row = ax_row[0]
     for ax, key in zip(ax_row, ["image", *tasks]):
         ax.imshow(arrays[key] if key == "image" else colourise(arrays[key], key, dataset), interpolation="nearest")
-        ax.set_title(_title(key, arrays[key]), fontsize=9)
+        ax.set_title("Image" if key == "image" else TASKS[key].caption(arrays[key]), fontsize=9)
         ax.set_axis_off()
-        if legend and key != "image" and TASKS[key].kind == "labels":
+        if legend and key != "image" and TASKS[key].has_classes:
             _legend(ax, key, dataset, arrays[key])
     return ax_row[0].figure
 
@@ -99,7 +89,7 @@ def sample_grid(samples: Sequence[dict[str, Any]], dataset: str = "synthetic", t
 
     Returns: the matplotlib Figure.
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib: optional (the notebooks and app extras)
 
     first = to_display(samples[0])
     tasks = [t for t in DATASET_TASKS[dataset] if t in first] if tasks is None else list(tasks)
@@ -109,7 +99,7 @@ def sample_grid(samples: Sequence[dict[str, Any]], dataset: str = "synthetic", t
     for row, sample in zip(axes, samples):
         show_sample(sample, dataset, tasks, ax_row=row, legend=False)
     for ax, key in zip(axes[-1], ["image", *tasks]):
-        if key != "image" and TASKS[key].kind == "labels":
+        if key != "image" and TASKS[key].has_classes:
             present = np.concatenate([to_display(s)[key].ravel() for s in samples])
             _legend(ax, key, dataset, present)
     fig.tight_layout()

@@ -102,9 +102,10 @@ def test_compute_attention_needs_an_mqt_head():
 
 def test_heatmap_overlay_and_matrix_image():
     ramp = am.heatmap(np.array([[0.0, 0.5, 1.0]]))
-    np.testing.assert_array_equal(ramp[0, 0], am.HEAT_ANCHORS[0])
-    np.testing.assert_array_equal(ramp[0, 2], am.HEAT_ANCHORS[-1])
-    assert (am.heatmap(np.full((3, 3), 7.0)) == am.HEAT_ANCHORS[0]).all()  # flat map: dark, no NaN
+    np.testing.assert_array_equal(ramp[0, 0], am.HEAT_LUT[0])
+    np.testing.assert_array_equal(ramp[0, 2], am.HEAT_LUT[-1])
+    assert ramp[0, 0].sum() < ramp[0, 1].sum() < ramp[0, 2].sum()  # dark to bright
+    assert (am.heatmap(np.full((3, 3), 7.0)) == am.HEAT_LUT[0]).all()  # flat map: dark, no NaN
     image = np.full((4, 5, 3), 200, np.uint8)
     blended = am.overlay(image, np.zeros((4, 5)), alpha=0.5)
     assert blended.dtype == np.uint8 and blended.shape == (4, 5, 3)

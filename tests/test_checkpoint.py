@@ -15,7 +15,8 @@ from safetensors.torch import save_file
 import mqt_lite
 from mqt_lite import checkpoint as ck
 from mqt_lite import evaluate
-from mqt_lite.checkpoint import CheckpointError, load_checkpoint, load_train_state, read_card, save_checkpoint
+from mqt_lite.checkpoint import CheckpointError, load_train_state, read_card, save_checkpoint
+from mqt_lite.hub import load_checkpoint
 from mqt_lite.model import build_model
 from mqt_lite.train import main as train_main
 from mqt_lite.train import train

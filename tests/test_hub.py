@@ -20,8 +20,9 @@ from huggingface_hub.file_download import repo_folder_name
 
 import mqt_lite
 from mqt_lite import hub
-from mqt_lite.checkpoint import CARD, WEIGHTS, load_pretrained, pretrained_path, read_card
+from mqt_lite.checkpoint import CARD, WEIGHTS, pretrained_path, read_card
 from mqt_lite.data import render_scene
+from mqt_lite.hub import load_pretrained
 from mqt_lite.model import build_model
 
 REPO = "someone/mqt-tiny"

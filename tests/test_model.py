@@ -1,14 +1,16 @@
 """Model tests, timm style: every preset, every ablation, shapes, gradients, attention, batch independence."""
 from __future__ import annotations
 
+import inspect
 import itertools
 
 import pytest
 import torch
 
-from mqt_lite import PRESETS, TASKS
+from mqt_lite import PRESETS, TASKS, MQTConfig, get_config
 from mqt_lite.attention import Attention, attention
 from mqt_lite.model import build_model
+from mqt_lite.mqt import MQTAttention, MQTHead
 
 # A small, fast variant of the tiny preset for the combinatorial tests.
 SMALL = dict(dim=32, num_heads=2, num_queries=4, mlp_ratio=1.0)
@@ -66,7 +68,7 @@ def test_two_scales_start_as_the_fine_scale_alone():
     assert isinstance(head.scale_gain, torch.nn.Parameter) and torch.equal(head.scale_gain, torch.zeros(1, 32))
     tokens = torch.randn(2, 8 * 8 + 4 * 4, 32)
     fine = tokens[:, :64].transpose(1, 2).reshape(2, 32, 8, 8)
-    assert torch.equal(head._unpixels(tokens, [(8, 8), (4, 4)]), fine)
+    assert torch.equal(head.to_maps(tokens, [(8, 8), (4, 4)]), fine)
     x = torch.randn(1, 3, 64, 64)
     model(x)["depth"].sum().backward()
     assert head.scale_gain.grad.abs().sum() > 0
@@ -75,7 +77,7 @@ def test_two_scales_start_as_the_fine_scale_alone():
     assert "scale_gain" not in dict(add.named_parameters()) and "mqt.scale_gain" not in add.state_dict()
     coarse = tokens[:, 64:].transpose(1, 2).reshape(2, 32, 4, 4)
     up = torch.nn.functional.interpolate(coarse, size=(8, 8), mode="bilinear", align_corners=False)
-    assert torch.allclose(add._unpixels(tokens, [(8, 8), (4, 4)]), fine + up)
+    assert torch.allclose(add.to_maps(tokens, [(8, 8), (4, 4)]), fine + up)
 
 
 def test_queries_fixed_by_default_and_learned_on_request():
@@ -97,10 +99,10 @@ def test_single_task_baseline_is_one_network_per_task():
 def test_any_number_of_tasks(num_tasks):
     tasks = tuple(TASKS)[:num_tasks]
     model = build_model("tiny-synthetic", **SMALL, tasks=tasks).eval()
-    out, att = model(torch.randn(1, 3, 64, 64), return_attention=True)
-    assert tuple(out) == tasks
+    out, att = model.forward_with_attention(torch.randn(1, 3, 64, 64))
+    assert tuple(out) == tasks and att.tasks == tasks
     M = SMALL["num_queries"]
-    assert att["cross_task"].shape == (1, SMALL["num_heads"], num_tasks * M, num_tasks * M)
+    assert att.cross_task.shape == (1, SMALL["num_heads"], num_tasks * M, num_tasks * M)
 
 
 @pytest.mark.parametrize("size", [(33, 47), (64, 64), (97, 31), (1, 1)])
@@ -114,27 +116,66 @@ def test_odd_input_sizes(size):
 def test_attention_maps_shapes_and_rows_sum_to_one():
     model = build_model("tiny-synthetic", **SMALL).eval()
     with torch.no_grad():
-        out, att = model(torch.randn(2, 3, 64, 96), return_attention=True)
+        out, att = model.forward_with_attention(torch.randn(2, 3, 64, 96))
         plain = model(torch.randn(2, 3, 64, 96))
-    (h1, w1), (h2, w2) = att["token_sizes"]
+    assert isinstance(att, MQTAttention)
+    (h1, w1), (h2, w2) = att.token_sizes
     assert (h1, w1) == (16, 24) and (h2, w2) == (8, 12)
     N, M, heads = h1 * w1 + h2 * w2, SMALL["num_queries"], SMALL["num_heads"]
     for t in TASKS:
-        assert att["encoder"][t].shape == (2, heads, M, N)
-        assert att["encoder_after_ctqa"][t].shape == (2, heads, M, N)
-        assert att["decoder"][t].shape == (2, heads, N, M)
-        for key in ("encoder", "encoder_after_ctqa", "decoder"):
-            torch.testing.assert_close(att[key][t].sum(-1), torch.ones_like(att[key][t][..., 0]))
-    torch.testing.assert_close(att["cross_task"].sum(-1), torch.ones(2, heads, len(TASKS) * M))
+        assert len(att.encoder[t]) == len(att.decoder[t]) == 1  # depth 1: one block each
+        maps = {"encoder": att.encoder[t][0], "encoder_after_ctqa": att.encoder_after_ctqa[t],
+                "decoder": att.decoder[t][0]}
+        assert maps["encoder"].shape == maps["encoder_after_ctqa"].shape == (2, heads, M, N)
+        assert maps["decoder"].shape == (2, heads, N, M)
+        for a in maps.values():
+            torch.testing.assert_close(a.sum(-1), torch.ones_like(a[..., 0]))
+    torch.testing.assert_close(att.cross_task.sum(-1), torch.ones(2, heads, len(TASKS) * M))
     assert set(plain) == set(out)
 
 
-def test_return_attention_does_not_change_outputs():
+def test_every_block_keeps_its_attention_and_the_head_reads_like_the_paper():
+    """depth 2: both blocks' maps are returned; forward = tokens, encode, cross_task, decode (to_maps inside)."""
+    torch.manual_seed(0)
+    model = build_model("tiny-synthetic", **SMALL, depth=2, shared_encoder_decoder=False).eval()
+    head, feat = model.mqt, torch.randn(1, 32, 8, 12)
+    with torch.no_grad():
+        out, att = head.forward_with_attention(feat)
+        tokens, x_pos, sizes = head.tokens(feat)
+        pixels, queries = head.encode(tokens, x_pos)
+        by_stages = head.decode(pixels, x_pos, head.cross_task(queries), sizes)
+        plain = head(feat)
+    assert all(len(att.encoder[t]) == len(att.decoder[t]) == 2 for t in TASKS)
+    assert not torch.equal(att.encoder["depth"][0], att.encoder["depth"][1])
+    for t in TASKS:
+        assert torch.equal(by_stages[t], plain[t]) and plain[t].shape == (1, 32, 8, 12)
+        torch.testing.assert_close(out[t], plain[t], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("head", ["multi-task", "single-task"])
+def test_models_without_attention_say_so(head):
+    model = build_model("tiny-synthetic", **SMALL, head=head)
+    with pytest.raises(ValueError, match="only head='mqt'"):
+        model.forward_with_attention(torch.randn(1, 3, 32, 32))
+
+
+def test_the_head_is_built_from_a_config_by_keyword():
+    cfg = get_config("tiny-synthetic", **SMALL, depth=2)
+    torch.manual_seed(0)
+    a = MQTHead.from_config(cfg)
+    torch.manual_seed(0)
+    b = MQTHead(cfg.tasks, cfg.dim, num_heads=2, mlp_ratio=1.0, num_queries=4, depth=2)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    default = inspect.signature(MQTHead).parameters
+    assert all(default[k].default == getattr(MQTConfig, k) for k in default if k not in ("tasks", "dim"))
+
+
+def test_forward_with_attention_does_not_change_outputs():
     model = build_model("tiny-synthetic", **SMALL).eval()
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         a = model(x)
-        b, _ = model(x, return_attention=True)
+        b, _ = model.forward_with_attention(x)
     for t in a:
         torch.testing.assert_close(a[t], b[t], atol=1e-5, rtol=1e-5)
 

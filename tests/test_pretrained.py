@@ -11,7 +11,7 @@ from pretrained_reference import REFERENCE, fingerprints, machine
 from mqt_lite import TASKS, load_pretrained
 from mqt_lite.checkpoint import pretrained_path
 from mqt_lite.data import render_scene
-from mqt_lite.evaluate import TrivialModel, evaluate, headline, val_loader
+from mqt_lite.evaluate import evaluate, headline, trivial_model, val_loader
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_beats_trivial_predictors_by_a_wide_margin(model):
     """On validation scenes it never saw: far better than majority class / mean depth / mean normal / background."""
     loader = val_loader(model.cfg, num_images=16)
     ours = headline(evaluate(model, loader))
-    trivial = headline(evaluate(TrivialModel(model.cfg, num_images=50), loader))
+    trivial = headline(evaluate(trivial_model(model.cfg, num_images=50), loader))
     for t in model.cfg.tasks:
         if TASKS[t].lower_is_better:
             assert ours[t] < 0.5 * trivial[t], (t, ours[t], trivial[t])

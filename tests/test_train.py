@@ -11,7 +11,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from mqt_lite.checkpoint import CheckpointError, load_checkpoint, load_weights, read_card, save_checkpoint
+from mqt_lite.checkpoint import CheckpointError, load_weights, read_card, save_checkpoint
+from mqt_lite.hub import load_checkpoint
 from mqt_lite.losses import MultiTaskLoss
 from mqt_lite.model import build_model
 from mqt_lite.train import main as train_main

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mqt_lite.data import MultiTaskDataset, denormalize, make_synthetic, normalize_image
+from mqt_lite.data import IMAGENET_MEAN, MultiTaskDataset, denormalize, make_synthetic, normalize_image
 from mqt_lite.data import transforms
 
 TASKS = ("semseg", "parts", "sal", "edge", "depth", "normals")
@@ -51,7 +51,7 @@ def test_normalize_denormalize_round_trip():
     x = normalize_image(image)
     assert x.shape == (3, 5, 7) and x.dtype == torch.float32
     assert np.array_equal(denormalize(x), image) and np.array_equal(denormalize(x[None])[0], image)
-    mean = np.round(np.array(transforms.IMAGENET_MEAN) * 255).astype(np.uint8)
+    mean = np.round(np.array(IMAGENET_MEAN) * 255).astype(np.uint8)
     assert torch.allclose(normalize_image(np.tile(mean, (2, 2, 1))), torch.zeros(3, 2, 2), atol=0.01)
 
 

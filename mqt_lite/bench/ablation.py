@@ -31,7 +31,11 @@ from typing import Any
 
 from ..checkpoint import atomic_write
 from ..config import get_config
+from ..evaluate import evaluate, headline, val_loader
+from ..metrics import delta_m
 from ..tasks import TASKS
+from ..train import train
+from .complexity import model_costs
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "single-task": {"head": "single-task"},
@@ -87,8 +91,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def summarise(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """mean and std over seeds of every task metric, and delta_m against single-task (per seed, then averaged)."""
-    from ..metrics import delta_m
-
     runs, tasks = results["runs"], results["tasks"]
     single = {s: r["headline"] for (v, s), r in ((tuple(k.split("@")), r) for k, r in runs.items())
               if v == "single-task"}
@@ -120,8 +122,6 @@ def claims(results: dict[str, Any]) -> list[dict[str, Any]]:
     agrees with the paper); one seed resolves nothing. With three seeds this is a coarse test; the mean and std of
     the differences say how large the effect is against the seed noise.
     """
-    from ..metrics import delta_m
-
     runs, tasks = results["runs"], results["tasks"]
     seeds = sorted({int(k.split("@")[1]) for k in runs})
     out = []
@@ -180,7 +180,7 @@ def format_markdown(summary: dict[str, dict[str, Any]], tasks: tuple[str, ...]) 
     arrow = {t: "↓" if TASKS[t].lower_is_better else "↑" for t in tasks}
     head = ["variant", "seeds", *(f"{t} {TASKS[t].metric} {arrow[t]}" for t in tasks), "Δm % ↑", "params M",
             "GFLOPs"]
-    digits = {t: 3 if t == "depth" else 2 for t in tasks}  # RMSE in metres needs one more digit than percentages
+    digits = {t: TASKS[t].spec.decimals for t in tasks}  # RMSE in metres needs one more digit than percentages
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for v in VARIANTS:
         if v not in summary:
@@ -194,10 +194,6 @@ def format_markdown(summary: dict[str, dict[str, Any]], tasks: tuple[str, ...]) 
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from ..evaluate import evaluate, headline, val_loader
-    from ..train import train
-    from .complexity import model_costs
-
     budget = dict(QUICK_BUDGET if args.quick else BUDGET)
     if args.iterations:
         budget["iterations"] = args.iterations

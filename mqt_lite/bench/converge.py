@@ -27,8 +27,11 @@ import torch
 
 from ..checkpoint import atomic_write, read_card
 from ..config import get_config
+from ..metrics import delta_m
 from ..tasks import TASKS
+from ..train import HISTORY, read_history, train
 from .ablation import BUDGET, VARIANTS, claims, format_claims, format_markdown, format_table, summarise
+from .complexity import model_costs
 
 CONVERGE_VARIANTS = ("single-task", "multi-task", "mqt")
 DEFAULT_OUT, DEFAULT_RUNS = "results/converged.json", "runs/converge"
@@ -73,8 +76,6 @@ def has_checkpoint(folder: Path) -> bool:
 
 def earlier_evaluations(folder: Path) -> list[dict[str, Any]]:
     """The validation records a resumed run keeps: those in its history up to its checkpoint's step."""
-    from ..train import HISTORY, read_history
-
     if not has_checkpoint(folder) or not (folder / HISTORY).is_file():
         return []
     step = read_card(folder)["step"]
@@ -85,8 +86,6 @@ def train_run(name: str, seed: int, budget: dict[str, Any], folder: Path,
               on_eval: Any = None) -> tuple[list[dict[str, Any]], float]:
     """Train (or continue) one variant@seed in `folder`; returns its learning curve and this call's seconds.
     `on_eval(curve)` is called with the curve so far after every evaluation."""
-    from ..train import train
-
     tasks = list(get_config("tiny-synthetic").tasks)
     seen = earlier_evaluations(folder)
 
@@ -106,8 +105,6 @@ def train_run(name: str, seed: int, budget: dict[str, Any], folder: Path,
 
 def curves(results: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Per variant and step: mean and std over seeds of every metric and of delta_m (against single-task@seed)."""
-    from ..metrics import delta_m
-
     tasks, runs = results["tasks"], results["runs"]
     single = {k.split("@")[1]: {p["step"]: p["headline"] for p in r["curve"]}
               for k, r in runs.items() if k.startswith("single-task@")}
@@ -140,8 +137,6 @@ def machine() -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from .complexity import model_costs
-
     budget = budget_of(args)
     names = [n.strip() for n in args.variants.split(",") if n.strip()]
     unknown = [n for n in names if n not in VARIANTS]

@@ -18,6 +18,8 @@ import torch
 
 from ..config import get_config
 from ..precision import PRECISIONS
+from ..tasks import TASKS
+from ..train import resolve_device, to_device, train_step, training_setup
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -31,28 +33,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def random_batch(cfg: Any, batch_size: int, device: torch.device) -> dict[str, torch.Tensor]:
     """Random images and valid random targets for every task of a config, at its training size."""
-    from ..tasks import TASKS
-
-    H, W = cfg.image_size
-    batch = {"image": torch.randn(batch_size, 3, H, W)}
+    batch = {"image": torch.randn(batch_size, 3, *cfg.image_size)}
     for t in cfg.tasks:
-        task = TASKS[t]
-        if task.kind == "labels":
-            batch[t] = torch.randint(0, task.channels(cfg.dataset), (batch_size, H, W))
-        elif task.kind == "binary":
-            batch[t] = torch.randint(0, 2, (batch_size, H, W))
-        elif task.kind == "depth":
-            batch[t] = torch.rand(batch_size, 1, H, W) * 5 + 0.5
-        else:
-            batch[t] = torch.nn.functional.normalize(torch.randn(batch_size, 3, H, W), dim=1)
+        batch[t] = TASKS[t].random_target(batch_size, cfg.image_size, cfg.dataset)
     return {k: v.to(device) for k, v in batch.items()}
 
 
 def measure(preset: str, steps: int, batch_size: int | None, device_name: str,
             precision: str | None = None) -> dict[str, Any]:
     """Seconds per training step of a preset: `train.train_step` on one random batch, after 2 warm-up steps."""
-    from ..train import resolve_device, to_device, train_step, training_setup
-
     cfg = get_config(preset, pretrained=False, **({"precision": precision} if precision else {}))
     device = resolve_device(device_name)
     bs = batch_size or cfg.batch_size

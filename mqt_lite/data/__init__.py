@@ -10,13 +10,16 @@ from pathlib import Path
 from typing import Iterable
 
 from ..config import MQTConfig
+from ..imageio import IMAGENET_MEAN, IMAGENET_STD, denormalize, normalize_image
+from ..tasks import DATASET_TASKS
 from .nyud import load_nyud
 from .pascal import load_pascal
-from .schema import COLUMNS, IGNORE_INDEX, DatasetLayoutError, as_numpy, label_boundaries
+from .schema import COLUMNS, DatasetLayoutError, as_numpy, label_boundaries
 from .synthetic import SPLITS, make_synthetic, render_scene, scene_rng
-from .transforms import IMAGENET_MEAN, IMAGENET_STD, MultiTaskDataset, denormalize, normalize_image
+from .transforms import MultiTaskDataset
 
-DATASETS = ("synthetic", "nyud", "pascal")
+DATASETS = tuple(DATASET_TASKS)  # synthetic, nyud, pascal
+LOADERS = {"nyud": load_nyud, "pascal": load_pascal}  # the real datasets, read from a folder
 
 
 def load_dataset(name: str, split: str, root: str | Path | None = None, tasks: Iterable[str] | None = None,
@@ -40,11 +43,11 @@ def load_dataset(name: str, split: str, root: str | Path | None = None, tasks: I
     if not root:
         raise ValueError(f"load_dataset({name!r}) needs root=, the folder of the dataset "
                          f"({'NYUD_MT' if name == 'nyud' else 'PASCAL_MT'})")
-    return (load_nyud if name == "nyud" else load_pascal)(root, split, tasks, **kwargs)
+    return LOADERS[name](root, split, tasks, **kwargs)
 
 
 __all__ = [
-    "COLUMNS", "DATASETS", "IGNORE_INDEX", "IMAGENET_MEAN", "IMAGENET_STD", "SPLITS", "DatasetLayoutError",
+    "COLUMNS", "DATASETS", "IMAGENET_MEAN", "IMAGENET_STD", "SPLITS", "DatasetLayoutError",
     "MultiTaskDataset", "as_numpy", "denormalize", "label_boundaries", "load_dataset", "load_nyud", "load_pascal",
     "make_synthetic", "normalize_image", "render_scene", "scene_rng",
 ]

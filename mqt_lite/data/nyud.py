@@ -25,8 +25,8 @@ from typing import Iterable
 
 import numpy as np
 
-from ..tasks import CLASS_NAMES, DATASET_TASKS
-from .schema import (IGNORE_INDEX, DatasetLayoutError, file_dataset, find_file, normals_from_png, raise_if_missing,
+from ..tasks import CLASS_NAMES, DATASET_TASKS, IGNORE
+from .schema import (DatasetLayoutError, file_dataset, find_file, normals_from_png, raise_if_missing,
                      read_image, read_split, register_decoder, require_folders)
 
 LAYOUT = """expected NYUD-v2 layout (NYUD_MT, or the older NYUDv2 export with .png in place of .jpg/.npy):
@@ -51,7 +51,7 @@ SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
 
 
 def _semseg(path: str) -> np.ndarray:
-    lut = np.full(256, IGNORE_INDEX, np.uint8)
+    lut = np.full(256, IGNORE, np.uint8)
     lut[1:NUM_CLASSES + 1] = np.arange(NUM_CLASSES)  # 0 = unlabelled stays ignored
     return lut[read_image(path)]
 

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Iterable
 
 import numpy as np
+import scipy.io
 
-from ..tasks import CLASS_NAMES, DATASET_TASKS
-from .schema import (IGNORE_INDEX, DatasetLayoutError, file_dataset, find_file, label_boundaries, normals_from_png,
+from ..tasks import CLASS_NAMES, DATASET_TASKS, IGNORE
+from .schema import (DatasetLayoutError, file_dataset, find_file, label_boundaries, normals_from_png,
                      raise_if_missing, read_image, read_split, register_decoder, require_folders)
 
 LAYOUT = """expected PASCAL_MT layout:
@@ -64,23 +65,19 @@ SAL_THRESHOLD = 0.5
 
 
 def _label_map(path: str) -> np.ndarray:
-    import scipy.io
-
     return np.asarray(scipy.io.loadmat(path)["LabelMap"])
 
 
 def _parts(mat_path: str | None, semseg: np.ndarray) -> np.ndarray:
     """Part labels (H, W) from a PASCAL-Part .mat file, or the whole-image rule when there is none."""
     if mat_path is None:
-        return np.full(semseg.shape, IGNORE_INDEX if (semseg == PERSON).any() else PARTS["background"], np.uint8)
-    import scipy.io
-
+        return np.full(semseg.shape, IGNORE if (semseg == PERSON).any() else PARTS["background"], np.uint8)
     anno = scipy.io.loadmat(mat_path, squeeze_me=True, struct_as_record=False)["anno"]
     parts = np.full(semseg.shape, PARTS["background"], np.uint8)
     persons = [o for o in np.atleast_1d(anno.objects) if int(o.class_ind) == PERSON]
     for person in persons:  # ignore first, so that annotated parts overlapping it win
         if np.atleast_1d(person.parts).size == 0:
-            parts[np.asarray(person.mask, bool)] = IGNORE_INDEX
+            parts[np.asarray(person.mask, bool)] = IGNORE
     for person in persons:
         for part in np.atleast_1d(person.parts):
             name = str(part.part_name)

@@ -1,4 +1,4 @@
-"""The one data schema every dataset is converted to (DESIGN Sec. 5), and helpers shared by the loaders.
+"""The one data schema every dataset is converted to, and helpers shared by the loaders (paper Sec. IV-A).
 
 A row of any dataset, read with `ds[i]`, is a dict of numpy arrays:
 
@@ -38,19 +38,18 @@ import numpy as np
 import pyarrow as pa
 from datasets.features.features import register_feature
 from datasets.table import array_cast
+from PIL import Image
 
-IGNORE_INDEX = 255  # label value of pixels without ground truth (semseg, parts, sal, edge)
-
-# column -> (dtype, number of dims); the image is channels-last (as PIL gives it), the normals channels-first
-# (as the model predicts them).
-COLUMNS: dict[str, tuple[type, int]] = {
-    "image": (np.uint8, 3),
-    "semseg": (np.uint8, 2),
-    "parts": (np.uint8, 2),
-    "sal": (np.uint8, 2),
-    "edge": (np.uint8, 2),
-    "depth": (np.float32, 2),
-    "normals": (np.float32, 3),
+# column -> (dtype, number of dims, layout); the image is channels-last (as PIL gives it), the normals
+# channels-first (as the model predicts them). Label maps mark pixels without ground truth with tasks.IGNORE (255).
+COLUMNS: dict[str, tuple[type, int, str]] = {
+    "image": (np.uint8, 3, "HWC"),
+    "semseg": (np.uint8, 2, "HW"),
+    "parts": (np.uint8, 2, "HW"),
+    "sal": (np.uint8, 2, "HW"),
+    "edge": (np.uint8, 2, "HW"),
+    "depth": (np.float32, 2, "HW"),
+    "normals": (np.float32, 3, "CHW"),
 }
 MAX_LISTED_MISSING = 5  # how many missing files an error message names
 
@@ -77,14 +76,14 @@ def as_numpy(row: dict[str, Any], tasks: Iterable[str] | None = None) -> dict[st
             if tasks is None:
                 continue
             raise KeyError(f"this dataset has no {key!r} column; it has {sorted(row)}")
-        dtype, ndim = COLUMNS[key]
+        dtype, ndim, _ = COLUMNS[key]
         arr = _channels_last(key, row[key]) if hasattr(row[key], "permute") else np.asarray(row[key])
         if arr.ndim != ndim:
             raise ValueError(f"column {key!r} should have {ndim} dims, got shape {arr.shape}")
         out[key] = arr if arr.dtype == dtype else arr.astype(dtype)
     size = out["image"].shape[:2]
     for key, arr in out.items():
-        hw = arr.shape[-2:] if key == "normals" else arr.shape[:2]
+        hw = arr.shape[-2:] if COLUMNS[key][2] == "CHW" else arr.shape[:2]
         if hw != size:
             raise ValueError(f"image {str(row.get('name'))!r}: column {key!r} is {hw} but the image is {size}")
     return out
@@ -116,8 +115,6 @@ def label_boundaries(*label_maps: np.ndarray) -> np.ndarray:
 
 def read_image(path: str | Path | io.BytesIO, mode: str | None = None) -> np.ndarray:
     """An image file (or its bytes) as a numpy array (converted to PIL `mode` if given: "RGB", "L")."""
-    from PIL import Image
-
     with Image.open(path) as im:
         return np.asarray(im.convert(mode) if mode else im)
 
@@ -131,8 +128,6 @@ def normals_from_png(rgb: np.ndarray) -> np.ndarray:
 
 def png_bytes(array: np.ndarray, compress_level: int = 6) -> dict:
     """A uint8 array as lossless PNG bytes, in the form a datasets.Image() column stores."""
-    from PIL import Image
-
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG", compress_level=compress_level)
     return {"bytes": buffer.getvalue(), "path": None}
@@ -240,8 +235,6 @@ class SchemaFile:
                 files = "\n  ".join(p for p in paths if p)
                 raise DatasetLayoutError(f"cannot decode {self.decoder} from:\n  {files}\n{e}") from e
         if array.dtype == np.uint8 and array.ndim == 2:
-            from PIL import Image
-
             return Image.fromarray(array)
         return array
 

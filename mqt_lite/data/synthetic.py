@@ -19,15 +19,18 @@ Label conventions (the tests check each exactly):
 """
 from __future__ import annotations
 
+import argparse
 import colorsys
 import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import datasets
 import numpy as np
 
 from ..tasks import CLASS_NAMES
+from ..viz import sample_grid
 from .schema import label_boundaries, png_bytes
 
 SPLITS = {"train": 0, "val": 1, "test": 2}
@@ -213,7 +216,37 @@ def render_scene(rng: np.random.Generator | int, size: int | tuple[int, int] = 1
     """
     rng = np.random.default_rng(rng)
     H, W = (size, size) if isinstance(size, int) else size
-    # camera: rows of `rot` are the camera's right, down and forward axes in world coordinates
+    camera = _camera(rng, H, W)
+    room = (rng.uniform(*ROOM_HALF_WIDTH), rng.uniform(*ROOM_DEPTH))
+    objects: list[Obj] = []
+    for _ in range(rng.integers(NUM_OBJECTS[0], NUM_OBJECTS[1] + 1)):
+        obj = _sample_object(rng, camera.pos, camera.yaw, room, objects)
+        if obj is not None:
+            objects.append(obj)
+    depth, normal, instance, mix = _render_room(camera.pos, camera.dirs, room, rng.uniform(*FLOOR_TILE))
+    room_colours = _room_colours(rng)  # (2, 5, 3): base colour and colour change at mix = 1 of the floor and walls
+    semseg = np.where(instance == 0, SEMSEG["floor"], SEMSEG["wall"]).astype(np.uint8)
+    for k, obj in enumerate(objects):
+        _render_object(obj, FIRST_OBJECT + k, camera, (depth, normal, instance, mix, semseg))
+    image = _shade(rng, camera, (depth, normal, instance, mix), objects, room_colours)
+    return _labels(image, semseg, instance, depth, normal, camera.rot)
+
+
+@dataclass
+class Camera:
+    """A pinhole camera: position, yaw, rotation (rows: its right, down and forward axes in world coordinates),
+    focal length in pixels and the world direction of every pixel's ray (3 arrays (H, W), unit forward component,
+    so the ray parameter IS z-depth)."""
+
+    pos: np.ndarray
+    yaw: float
+    rot: np.ndarray
+    f: float
+    dirs: tuple
+
+
+def _camera(rng: np.random.Generator, H: int, W: int) -> Camera:
+    """A random camera inside the room, looking slightly down, and its rays."""
     cam = np.array([rng.uniform(-0.5, 0.5), rng.uniform(*CAM_HEIGHT), 0.0], np.float32)
     yaw, pitch = np.radians(rng.uniform(*CAM_YAW)), np.radians(rng.uniform(*CAM_PITCH))
     fwd = np.array([math.sin(yaw) * math.cos(pitch), -math.sin(pitch), math.cos(yaw) * math.cos(pitch)])
@@ -224,45 +257,53 @@ def render_scene(rng: np.random.Generator | int, size: int | tuple[int, int] = 1
     f = (W / 2) / math.tan(math.radians(HFOV / 2))
     u = (np.arange(W, dtype=np.float32) + 0.5 - W / 2)[None, :] / f
     v = (np.arange(H, dtype=np.float32) + 0.5 - H / 2)[:, None] / f
-    # world ray directions u right + v down + forward: unit forward component, so the ray parameter IS z-depth
-    dirs = tuple(u * rot[0, i] + v * rot[1, i] + rot[2, i] for i in range(3))  # 3 x (H, W)
-    room = (rng.uniform(*ROOM_HALF_WIDTH), rng.uniform(*ROOM_DEPTH))
-    objects: list[Obj] = []
-    for _ in range(rng.integers(NUM_OBJECTS[0], NUM_OBJECTS[1] + 1)):
-        obj = _sample_object(rng, cam, yaw, room, objects)
-        if obj is not None:
-            objects.append(obj)
+    dirs = tuple(u * rot[0, i] + v * rot[1, i] + rot[2, i] for i in range(3))  # 3 x (H, W): u right + v down + fwd
+    return Camera(cam, yaw, rot, f, dirs)
 
-    depth, normal, instance, mix = _render_room(cam, dirs, room, rng.uniform(*FLOOR_TILE))
-    colours = _room_colours(rng)  # (2, 5, 3): base colour and colour change at mix = 1 of the floor and walls
-    semseg = np.where(instance == 0, SEMSEG["floor"], SEMSEG["wall"]).astype(np.uint8)
-    for k, obj in enumerate(objects):
-        rows, cols = _screen_box(obj, cam, rot, f, H, W)
-        c, s = math.cos(obj.yaw), math.sin(obj.yaw)  # world -> local: rotate by -yaw about y
-        to_local = lambda x, y, z: (c * x - s * z, y, s * x + c * z)
-        o_loc = to_local(*(cam - obj.pos))
-        t, n, p = _intersect(obj, o_loc, to_local(*(a[rows, cols] for a in dirs)))
-        hit = t < depth[rows, cols]
-        if not hit.any():
-            continue
-        depth[rows, cols][hit] = t[hit]
-        normal[0][rows, cols][hit] = (c * n[0] + s * n[2])[hit]  # local -> world
-        normal[1][rows, cols][hit] = n[1][hit]
-        normal[2][rows, cols][hit] = (c * n[2] - s * n[0])[hit]
-        instance[rows, cols][hit] = FIRST_OBJECT + k
-        mix[rows, cols][hit] = _pattern(obj, tuple(q[hit] for q in p))
-        semseg[rows, cols][hit] = SEMSEG[obj.shape]
 
+def _render_object(obj: Obj, instance_id: int, camera: Camera, maps: tuple) -> None:
+    """Ray cast one object inside its screen box; where it is nearer than what is there, write its depth, world
+    normal, instance id, texture mix and class into `maps` (depth, normal (3 arrays), instance, mix, semseg)."""
+    depth, normal, instance, mix, semseg = maps
+    H, W = depth.shape
+    rows, cols = _screen_box(obj, camera.pos, camera.rot, camera.f, H, W)
+    c, s = math.cos(obj.yaw), math.sin(obj.yaw)  # world -> local: rotate by -yaw about y
+    to_local = lambda x, y, z: (c * x - s * z, y, s * x + c * z)
+    o_loc = to_local(*(camera.pos - obj.pos))
+    t, n, p = _intersect(obj, o_loc, to_local(*(a[rows, cols] for a in camera.dirs)))
+    hit = t < depth[rows, cols]
+    if not hit.any():
+        return
+    depth[rows, cols][hit] = t[hit]
+    normal[0][rows, cols][hit] = (c * n[0] + s * n[2])[hit]  # local -> world
+    normal[1][rows, cols][hit] = n[1][hit]
+    normal[2][rows, cols][hit] = (c * n[2] - s * n[0])[hit]
+    instance[rows, cols][hit] = instance_id
+    mix[rows, cols][hit] = _pattern(obj, tuple(q[hit] for q in p))
+    semseg[rows, cols][hit] = SEMSEG[obj.shape]
+
+
+def _shade(rng: np.random.Generator, camera: Camera, maps: tuple, objects: list[Obj],
+           room_colours: np.ndarray) -> np.ndarray:
+    """The image (H, W, 3) uint8: albedo (base colour + texture mix x colour change) lit by a random directional
+    light and the ambient light, with soft blob shadows on the room. maps: depth, world normal, instance, mix."""
+    depth, normal, instance, mix = maps
     is_obj = instance >= FIRST_OBJECT
     el, az = np.radians(rng.uniform(*LIGHT_ELEVATION)), rng.uniform(0, 2 * math.pi)
     light = np.array([math.cos(el) * math.sin(az), math.sin(el), math.cos(el) * math.cos(az)], np.float32)  # unit
     shade = AMBIENT + DIFFUSE * np.maximum(normal[0] * light[0] + normal[1] * light[1] + normal[2] * light[2], 0)
-    shade = np.where(is_obj, shade, shade * _shadow(cam, dirs, depth, objects, light))
-    table = [colours] + [np.stack([o.colours[0], o.colours[1] - o.colours[0]])[:, None] for o in objects]
+    shade = np.where(is_obj, shade, shade * _shadow(camera.pos, camera.dirs, depth, objects, light))
+    table = [room_colours] + [np.stack([o.colours[0], o.colours[1] - o.colours[0]])[:, None] for o in objects]
     colours = np.concatenate(table, 1)  # (2, FIRST_OBJECT + len(objects), 3)
     albedo = colours[0][instance] + mix[..., None] * colours[1][instance]
-    image = np.clip(albedo * shade[..., None] * 255 + 0.5, 0, 255).astype(np.uint8)
+    return np.clip(albedo * shade[..., None] * 255 + 0.5, 0, 255).astype(np.uint8)
 
+
+def _labels(image: np.ndarray, semseg: np.ndarray, instance: np.ndarray, depth: np.ndarray, normal: list,
+            rot: np.ndarray) -> dict[str, np.ndarray]:
+    """The schema arrays of a rendered scene: parts from the world normal's up component, saliency, boundaries,
+    normals turned into the camera frame (plus `instance`)."""
+    is_obj = instance >= FIRST_OBJECT
     by_normal = np.array([PARTS["top"], PARTS["side"], PARTS["bottom"]], np.uint8)
     parts = by_normal[(normal[1] <= PART_COS).view(np.uint8) + (normal[1] < -PART_COS).view(np.uint8)]
     parts[~is_obj] = PARTS["background"]
@@ -340,8 +381,6 @@ def make_synthetic(num_images: int, seed: int = 0, size: int | tuple[int, int] =
             save it there otherwise); the reloaded dataset is memory-mapped instead of held in RAM
             (about 280 kB per 128x128 scene, mostly the float normals).
     """
-    import datasets
-
     H, W = (size, size) if isinstance(size, int) else tuple(size)
     scene_rng(seed, split, 0)  # validates the split before any work
     if num_images < 1:
@@ -377,10 +416,6 @@ def make_synthetic(num_images: int, seed: int = 0, size: int | tuple[int, int] =
 
 def main(argv: list[str] | None = None) -> None:
     """`python -m mqt_lite.data.synthetic --figure docs/synthetic_world.png`: a grid of scenes and labels."""
-    import argparse
-
-    from ..viz import sample_grid
-
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--figure", required=True, help="output PNG path")
     parser.add_argument("--scenes", type=int, default=4)

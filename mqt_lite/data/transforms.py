@@ -1,4 +1,4 @@
-"""Joint transforms and the torch adapter shared by every dataset (DESIGN Sec. 5, paper Sec. IV-A).
+"""Joint transforms and the torch adapter shared by every dataset (paper Sec. IV-A; the schema: schema.py).
 
 Training: "random scaling with values between 0.5 and 2.0 and random cropping to the input size" (Sec. IV-A),
 plus the horizontal flip and photometric jitter of the ATRC / MTI-Net recipes:
@@ -6,8 +6,10 @@ plus the horizontal flip and photometric jitter of the ATRC / MTI-Net recipes:
   2. random scale s ~ U(0.5, 2.0): the image bilinear; labels, depth and normals nearest (bilinear would blend
      classes, average depths across object boundaries and mix valid normals with invalid zeros). Both use
      pixel-centre coordinates (align_corners=False, "nearest-exact"), so image and labels stay aligned;
-  3. pad bottom/right to at least `size` (image: the ImageNet mean, labels 255, depth 0, normals 0), random crop;
-  4. horizontal flip with probability 1/2, negating the normals' x component.
+  3. pad bottom/right to at least `size` (image: the ImageNet mean; targets: their task's pad value, labels 255,
+     depth 0, normals 0), random crop;
+  4. horizontal flip with probability 1/2; the channels a mirror changes in sign (`Kind.flip_negates`: the
+     normals' x component) are negated.
 Evaluation: pad bottom/right to `size` with the same ignore values, so metrics over the padded maps equal metrics
 on the original; an image larger than `size` raises (the papers pad to the largest image, they never resize).
 Randomness: each sample draws from SeedSequence((seed, epoch, index)): reproducible whatever the number of
@@ -21,31 +23,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..imageio import normalize_image
 from ..tasks import TASKS
-from .schema import IGNORE_INDEX, as_numpy
+from .schema import as_numpy
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 SCALE_RANGE = (0.5, 2.0)
 JITTER = 0.2
 LUMA = (0.299, 0.587, 0.114)  # RGB -> grey weights (ITU-R BT.601)
-# value of padded pixels per target; the normalised image is padded with 0 (= the mean colour)
-PAD_VALUE = {"semseg": IGNORE_INDEX, "parts": IGNORE_INDEX, "sal": IGNORE_INDEX, "edge": IGNORE_INDEX,
-             "depth": 0.0, "normals": 0.0}
-
-
-def normalize_image(image: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) RGB, uint8 (or float in [0, 255]) -> (3, H, W) float32 normalised with the ImageNet mean, std."""
-    x = torch.from_numpy(np.array(image, dtype=np.float32)).permute(2, 0, 1) / 255
-    return (x - torch.tensor(IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(IMAGENET_STD).view(3, 1, 1)
-
-
-def denormalize(image: torch.Tensor) -> np.ndarray:
-    """(3, H, W) or (B, 3, H, W) normalised image -> (H, W, 3) or (B, H, W, 3) uint8 RGB."""
-    mean = torch.tensor(IMAGENET_MEAN, device=image.device).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=image.device).view(3, 1, 1)
-    x = ((image.detach().float() * std + mean) * 255).round().clamp(0, 255).to(torch.uint8)
-    return x.movedim(-3, -1).cpu().numpy()
 
 
 def jitter_colour(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -63,10 +47,6 @@ def _targets_to_tensor(row: dict[str, np.ndarray], tasks: tuple[str, ...]) -> to
     """Stack every target into one float (C, H, W) tensor, so geometric ops handle them together."""
     maps = [torch.from_numpy(row[t].astype(np.float32)).view(-1, *row[t].shape[-2:]) for t in tasks]
     return torch.cat(maps)
-
-
-def _channels(task: str) -> int:
-    return 3 if TASKS[task].kind == "normals" else 1
 
 
 class MultiTaskDataset(torch.utils.data.Dataset):
@@ -93,6 +73,11 @@ class MultiTaskDataset(torch.utils.data.Dataset):
             if t not in TASKS:
                 raise ValueError(f"unknown task {t!r}; valid: {list(TASKS)}")
         as_numpy(self.ds[0], self.tasks)  # fail now if a task has no column
+        kinds = [TASKS[t].spec for t in self.tasks]
+        self.channels = [k.target_channels for k in kinds]  # of each task in the stacked float targets
+        self.pad_values = [k.pad_value for k in kinds for _ in range(k.target_channels)]  # per stacked channel
+        starts = np.cumsum([0, *self.channels[:-1]])
+        self.flip_negates = [int(s + c) for s, k in zip(starts, kinds) for c in k.flip_negates]  # stacked channels
 
     def set_epoch(self, epoch: int) -> None:
         """Draw new augmentations: sample i of epoch e uses SeedSequence((seed, e, i))."""
@@ -109,8 +94,8 @@ class MultiTaskDataset(torch.utils.data.Dataset):
         else:
             image, targets = self._pad(normalize_image(row["image"]), _targets_to_tensor(row, self.tasks), rng=None)
         sample = {"image": image}
-        for t, x in zip(self.tasks, targets.split([_channels(t) for t in self.tasks])):
-            sample[t] = x.round().long()[0] if TASKS[t].kind in ("labels", "binary") else x
+        for t, x in zip(self.tasks, targets.split(self.channels)):
+            sample[t] = TASKS[t].target_from_channels(x)
         return sample
 
     def _augment(self, row: dict[str, np.ndarray], rng: np.random.Generator):
@@ -125,9 +110,8 @@ class MultiTaskDataset(torch.utils.data.Dataset):
         image, targets = self._pad(image, targets, rng)
         if rng.random() < 0.5:
             image, targets = image.flip(-1), targets.flip(-1)
-            if "normals" in self.tasks:
-                start = sum(_channels(t) for t in self.tasks[: self.tasks.index("normals")])
-                targets[start] = -targets[start]  # x points the other way in the mirrored image
+            for c in self.flip_negates:
+                targets[c] = -targets[c]  # e.g. the normals' x points the other way in the mirrored image
         return image, targets
 
     def _pad(self, image: torch.Tensor, targets: torch.Tensor, rng: np.random.Generator | None):
@@ -138,8 +122,7 @@ class MultiTaskDataset(torch.utils.data.Dataset):
                              "image size of the dataset (the papers pad, they never resize evaluation images)")
         pad = (0, max(0, w - W), 0, max(0, h - H))
         image = F.pad(image, pad, value=0.0)  # 0 = the mean colour after normalisation
-        values = [PAD_VALUE[t] for t in self.tasks for _ in range(_channels(t))]
-        targets = torch.stack([F.pad(x, pad, value=float(v)) for x, v in zip(targets, values)])
+        targets = torch.stack([F.pad(x, pad, value=float(v)) for x, v in zip(targets, self.pad_values)])
         if rng is None:
             return image, targets
         top = int(rng.integers(image.shape[-2] - h + 1))
