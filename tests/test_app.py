@@ -1,5 +1,6 @@
-"""app.py: the prediction function on every kind of input, the ground truth and attention views, the model
-card and command line, and a live local server driven with gradio_client (concurrent and bad requests)."""
+"""The demo: its functions (mqt_lite/demo.py) on every kind of input, the ground truth and attention views, the
+model card; app.py's page, command line, and a live local server driven with gradio_client (concurrent and bad
+requests)."""
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,7 +12,9 @@ from PIL import Image, PngImagePlugin
 
 import app
 import mqt_lite
+from mqt_lite import demo
 from mqt_lite.checkpoint import save_checkpoint
+from mqt_lite.imageio import ORIENTATION_TAG
 from mqt_lite.model import build_model
 
 # gradio's queue uses pandas options that pandas 3 deprecates: not ours to fix
@@ -25,7 +28,7 @@ TASKS = ("semseg", "parts", "sal", "normals", "depth", "edge")
 def served_threads():
     """Torch threads as `python app.py` sets them (one per request on 2 cores), restored afterwards."""
     before = torch.get_num_threads()
-    app.configure_threads()
+    demo.configure_threads()
     yield
     torch.set_num_threads(before)
 
@@ -38,12 +41,12 @@ def model():
 
 @pytest.fixture(scope="module")
 def demo_app(model):
-    return app.DemoApp(model)
+    return demo.DemoApp(model)
 
 
 @pytest.fixture(scope="module")
 def scene(demo_app) -> Path:
-    return app.save_scene(demo_app.scene_dir, seed=5, size=96)
+    return demo.save_scene(demo_app.scene_dir, seed=5, size=96)
 
 
 def _jpeg_with_orientation(path: Path) -> None:
@@ -52,7 +55,7 @@ def _jpeg_with_orientation(path: Path) -> None:
     a[:, :20, 0] = 255
     im = Image.fromarray(a)
     exif = im.getexif()
-    exif[app.ORIENTATION_TAG] = 6
+    exif[ORIENTATION_TAG] = 6
     im.save(path, exif=exif)
 
 
@@ -101,7 +104,7 @@ def test_environment_is_set_before_gradio():
 def test_predict_answers_every_kind_of_image(demo_app, tmp_path):
     for name, (path, (H, W), phrase) in _good_inputs(tmp_path).items():
         *maps, status, state = demo_app.predict(str(path))
-        assert status.startswith(app.OK_MARK) and phrase in status, (name, status)
+        assert status.startswith(demo.OK_MARK) and phrase in status, (name, status)
         assert len(maps) == len(TASKS), name
         for m in maps:
             assert m.dtype == np.uint8 and m.shape == (H, W, 3), (name, m.shape)
@@ -110,14 +113,14 @@ def test_predict_answers_every_kind_of_image(demo_app, tmp_path):
 
 def test_loading_fixes_orientation_transparency_and_depth(tmp_path):
     inputs = _good_inputs(tmp_path)
-    upright = app.load_image(str(inputs["exif.jpg"][0])).rgb
+    upright = demo.load_image(str(inputs["exif.jpg"][0])).rgb
     assert upright.shape == (40, 20, 3)
     assert upright[:20, :, 0].mean() > 200 and upright[20:, :, 0].mean() < 50  # red half on top after turning
-    rgba = app.load_image(str(inputs["rgba.png"][0])).rgb
+    rgba = demo.load_image(str(inputs["rgba.png"][0])).rgb
     assert (rgba[:, 0::2] == 255).all()  # fully transparent columns are white
-    assert app.load_image(str(inputs["sixteen.png"][0])).rgb.max() > 100  # 16-bit scaled, not clipped to black
-    assert app.load_image({"path": str(inputs["rgb.png"][0])}).rgb.shape == (48, 64, 3)  # gr.Image payload
-    assert app.load_image(np.ones((5, 6), np.float32)).rgb.shape == (5, 6, 3)  # webcam-style arrays
+    assert demo.load_image(str(inputs["sixteen.png"][0])).rgb.max() > 100  # 16-bit scaled, not clipped to black
+    assert demo.load_image({"path": str(inputs["rgb.png"][0])}).rgb.shape == (48, 64, 3)  # gr.Image payload
+    assert demo.load_image(np.ones((5, 6), np.float32)).rgb.shape == (5, 6, 3)  # webcam-style arrays
 
 
 def test_bad_inputs_give_a_message_not_an_exception(demo_app, tmp_path, scene):
@@ -127,19 +130,19 @@ def test_bad_inputs_give_a_message_not_an_exception(demo_app, tmp_path, scene):
         else:
             with pytest.warns(UserWarning, match=phrase):  # gr.Warning: a toast in the UI
                 *maps, status, state = demo_app.predict(value if isinstance(value, np.ndarray) else str(value))
-        assert status.startswith(app.WARN_MARK) and phrase in status, (name, status)
+        assert status.startswith(demo.WARN_MARK) and phrase in status, (name, status)
         assert maps == [None] * len(TASKS) and state is None
 
 
 def test_label_maps_are_png_and_predict_is_the_endpoint(model):
-    demo = app.build_demo(model)
-    images = {b.elem_id: b for b in demo.blocks.values() if str(b.elem_id).startswith(("pred-", "truth-"))}
+    page = app.build_demo(model)
+    images = {b.elem_id: b for b in page.blocks.values() if str(b.elem_id).startswith(("pred-", "truth-"))}
     assert len(images) == 2 * len(TASKS)
     for t in ("semseg", "parts"):  # label maps must be lossless
         assert images[f"pred-{t}"].format == images[f"truth-{t}"].format == "png"
     assert images["pred-depth"].format == "webp"  # smooth maps: lossy but fast to encode
-    endpoint = next(f for f in demo.fns.values() if f.api_name == "predict")
-    assert endpoint.fn.__func__ is app.DemoApp.predict
+    endpoint = next(f for f in page.fns.values() if f.api_name == "predict")
+    assert endpoint.fn.__func__ is demo.DemoApp.predict and app.DemoApp is demo.DemoApp
     assert [b.elem_id for b in endpoint.outputs[:len(TASKS)]] == [f"pred-{t}" for t in TASKS]
 
 
@@ -147,7 +150,7 @@ def test_ground_truth_and_metrics_for_synthetic_scenes(demo_app, scene, tmp_path
     *_, state = demo_app.predict(str(scene))
     *truths, table = demo_app.compare(state)
     assert all(t["visible"] and t["value"].shape == (96, 96, 3) for t in truths)
-    assert table["visible"] and [row[0] for row in table["value"]] == [app.TASKS[t].title for t in TASKS]
+    assert table["visible"] and [row[0] for row in table["value"]] == [mqt_lite.TASKS[t].title for t in TASKS]
     assert all(np.isfinite(float(row[2])) for row in table["value"])  # every task has valid pixels here
     assert "scene 5" in table["label"]
     # the same pixels without the seed, or the seed on other pixels: no ground truth
@@ -157,7 +160,7 @@ def test_ground_truth_and_metrics_for_synthetic_scenes(demo_app, scene, tmp_path
     pixels = np.asarray(Image.open(scene)).copy()
     pixels[0, 0] ^= 1
     meta = PngImagePlugin.PngInfo()
-    meta.add_text(app.SEED_KEY, Image.open(scene).info[app.SEED_KEY])
+    meta.add_text(demo.SEED_KEY, Image.open(scene).info[demo.SEED_KEY])
     Image.fromarray(pixels).save(forged, pnginfo=meta)
     for path in (plain, forged):
         *truths, table = demo_app.compare(demo_app.predict(str(path))[-1])
@@ -182,7 +185,7 @@ def test_attention_view_is_computed_on_demand_and_cached(demo_app, scene):
 def test_webcam_stream_gives_a_labelled_gallery(demo_app):
     frame = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
     gallery = demo_app.stream(frame)
-    assert [title for _, title in gallery] == ["Input"] + [app.TASKS[t].title for t in TASKS]
+    assert [title for _, title in gallery] == ["Input"] + [mqt_lite.TASKS[t].title for t in TASKS]
     assert all(image.shape == (48, 64, 3) for image, _ in gallery)
     assert demo_app.stream(None) == []
 
@@ -190,25 +193,25 @@ def test_webcam_stream_gives_a_labelled_gallery(demo_app):
 @pytest.mark.parametrize("head", ["multi-task", "single-task"])
 def test_models_without_attention_or_with_other_tasks(scene, head):
     model = build_model("tiny-synthetic", head=head, dataset="nyud", tasks=("semseg", "depth"))
-    demo = app.build_demo(model)
-    assert not any(getattr(b, "elem_id", None) == "attention-map" for b in demo.blocks.values())
-    assert "NYUD-v2" in next(b.value for b in demo.blocks.values() if getattr(b, "elem_id", "") == "model-card")
-    demo_app = app.DemoApp(model)
+    page = app.build_demo(model)
+    assert not any(getattr(b, "elem_id", None) == "attention-map" for b in page.blocks.values())
+    assert "NYUD-v2" in next(b.value for b in page.blocks.values() if getattr(b, "elem_id", "") == "model-card")
+    demo_app = demo.DemoApp(model)
     *maps, status, state = demo_app.predict(str(scene))
-    assert len(maps) == 2 and status.startswith(app.OK_MARK)
+    assert len(maps) == 2 and status.startswith(demo.OK_MARK)
     assert not demo_app.compare(state)[-1]["visible"]  # a synthetic scene's labels are not NYUD's
 
 
 def test_mqt_model_with_fewer_tasks_and_no_cross_task_attention(scene):
-    no_ctqa = app.DemoApp(build_model("tiny-synthetic", tasks=("sal", "edge"), cross_task_attention=False))
+    no_ctqa = demo.DemoApp(build_model("tiny-synthetic", tasks=("sal", "edge"), cross_task_attention=False))
     _, matrix, caption, _ = no_ctqa.attention(no_ctqa.predict(str(scene))[-1], "edge", "encoder", 0)
     assert matrix is None and "no cross-task" in caption
 
 
 def test_model_card_and_command_line(model, tmp_path, monkeypatch):
-    assert "random (untrained)" in app.model_card(model)
+    assert "random (untrained)" in demo.model_card(model)
     folder = save_checkpoint(tmp_path / "ckpt", model, step=7, metrics={"semseg": 0.25, "depth": 1.5})
-    card = app.model_card(app.load_model(str(folder)))
+    card = demo.model_card(mqt_lite.from_pretrained(str(folder)))
     assert all(s in card for s in ("step 7", str(folder), "synthetic world", "mIoU", "0.25", "rmse"))
     launched = {}
     monkeypatch.setattr(app.gr.Blocks, "launch", lambda self, **kw: launched.update(kw) or (None, "http://x/", None))
@@ -227,11 +230,11 @@ def test_default_demo_uses_the_bundled_model(scene, monkeypatch):
     monkeypatch.setattr(app.gr.Blocks, "launch", lambda self, **kw: (None, "http://x/", None))
     monkeypatch.setattr(app.gr.Blocks, "block_thread", lambda self: None)
     app.main([])  # the default --checkpoint loads
-    demo = app.build_demo()
-    assert "tiny-synthetic" in next(b.value for b in demo.blocks.values() if getattr(b, "elem_id", "") == "model-card")
-    endpoint = next(f for f in demo.fns.values() if f.api_name == "predict")
+    page = app.build_demo()
+    assert "tiny-synthetic" in next(b.value for b in page.blocks.values() if getattr(b, "elem_id", "") == "model-card")
+    endpoint = next(f for f in page.fns.values() if f.api_name == "predict")
     *maps, status, _ = endpoint.fn(str(scene))
-    assert status.startswith(app.OK_MARK) and len(maps) == len(TASKS)
+    assert status.startswith(demo.OK_MARK) and len(maps) == len(TASKS)
 
 
 # ----------------------------------------------------------------------------- live server
@@ -243,10 +246,10 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(model):
-    demo = app.build_demo(model)
-    url = app.launch(demo, port=_free_port())
+    page = app.build_demo(model)
+    url = app.launch(page, port=_free_port())
     yield url
-    demo.close()
+    page.close()
 
 
 def test_live_server_predicts_concurrently_and_survives_bad_input(server, demo_app, tmp_path):
@@ -254,7 +257,7 @@ def test_live_server_predicts_concurrently_and_survives_bad_input(server, demo_a
 
     client = Client(server, verbose=False)
     assert "/predict" in client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    files = [app.save_scene(tmp_path, seed, size) for seed, size in ((1, 40), (2, 56), (3, 72), (4, 88))]
+    files = [demo.save_scene(tmp_path, seed, size) for seed, size in ((1, 40), (2, 56), (3, 72), (4, 88))]
 
     def call(path: Path) -> tuple:
         return client.predict(handle_file(str(path)), api_name="/predict")
@@ -263,15 +266,15 @@ def test_live_server_predicts_concurrently_and_survives_bad_input(server, demo_a
         results = list(pool.map(call, files))
     for path, result in zip(files, results):
         *maps, status = result
-        assert status.startswith(app.OK_MARK) and len(maps) == len(TASKS)
+        assert status.startswith(demo.OK_MARK) and len(maps) == len(TASKS)
         direct = demo_app.predict(str(path))[:len(TASKS)]
         for t, served, expected in zip(TASKS, maps, direct):
-            assert served.endswith(f".{app.image_format(t)}")
+            assert served.endswith(f".{mqt_lite.TASKS[t].spec.display_format}")
             decoded = np.asarray(Image.open(served).convert("RGB"))
             assert decoded.shape == expected.shape
-            if app.image_format(t) == "png":
+            if mqt_lite.TASKS[t].spec.display_format == "png":
                 np.testing.assert_array_equal(decoded, expected)  # label maps arrive exactly
     (tmp_path / "bad.txt").write_text("no")
     *maps, status = call(tmp_path / "bad.txt")
     assert maps == [None] * len(TASKS) and "not an image" in status
-    assert call(files[0])[-1].startswith(app.OK_MARK)  # still serving
+    assert call(files[0])[-1].startswith(demo.OK_MARK)  # still serving

@@ -34,10 +34,10 @@ pytestmark = [
 @pytest.fixture(autouse=True)
 def served_threads():
     """Torch threads as `python app.py` sets them (one per request on 2 cores), restored afterwards."""
-    import app
+    from mqt_lite import demo
 
     before = torch.get_num_threads()
-    app.configure_threads()
+    demo.configure_threads()
     yield
     torch.set_num_threads(before)
 
@@ -101,15 +101,15 @@ def serve_and_capture(model: torch.nn.Module, image: Path, *screenshots: Path) -
 
 def test_upload_predicts_every_task_in_a_browser(tmp_path):
     pytest.importorskip("playwright")
-    import app
+    from mqt_lite import demo
     from mqt_lite.model import build_model
 
     torch.manual_seed(0)
     model = build_model("tiny-synthetic").eval()
-    image = app.save_scene(tmp_path, SCREENSHOT_SEED)
+    image = demo.save_scene(tmp_path, SCREENSHOT_SEED)
     shots = tmp_path / "app.png", tmp_path / "app-attention.png"
     texts = serve_and_capture(model, image, *shots)
-    assert texts["status"].startswith(app.OK_MARK) and "256×256" in texts["status"]
+    assert texts["status"].startswith(demo.OK_MARK) and "256×256" in texts["status"]
     assert "synthetic world" in texts["card"]
     assert all(shot.stat().st_size > 0 for shot in shots)
 
@@ -118,18 +118,18 @@ if __name__ == "__main__":
     import tempfile
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    import app
+    from mqt_lite import demo, from_pretrained
     from mqt_lite.model import build_model
 
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/app_screenshot.png")
     try:
-        net = app.load_model("tiny-synthetic")
+        net = from_pretrained("tiny-synthetic")
     except ValueError as e:
         print(f"note: {e}; using a randomly initialised tiny-synthetic model")
         net = build_model("tiny-synthetic").eval()
-    app.configure_threads()
+    demo.configure_threads()
     with tempfile.TemporaryDirectory() as tmp:
-        scene = app.save_scene(Path(tmp), SCREENSHOT_SEED)
-        net.predict(app.load_image(str(scene)).rgb)  # warm up, so the status shows a steady-state time
+        scene = demo.save_scene(Path(tmp), SCREENSHOT_SEED)
+        net.predict(demo.load_image(str(scene)).rgb)  # warm up, so the status shows a steady-state time
         print(serve_and_capture(net, scene, out)["status"])
     print(f"screenshot written to {out}")

@@ -181,6 +181,7 @@ def test_app_and_evaluate_load_a_cached_hub_id(tmp_path, offline_cache, bundled,
     from mqt_lite.evaluate import main as evaluate_main
 
     populate_cache(offline_cache, REPO, bundled.save_pretrained(tmp_path / "upload"))
-    assert_same_predictions(app.load_model(REPO), bundled, image)  # what `python app.py --checkpoint REPO` runs
+    assert app.from_pretrained is mqt_lite.from_pretrained  # `python app.py --checkpoint REPO` loads with it
+    assert_same_predictions(app.from_pretrained(REPO), bundled, image)
     report = evaluate_main(["--checkpoint", REPO, "--num-images", "2", "--json"])
     assert report["preset"] == "tiny-synthetic" and COMMIT in report["checkpoint"]

@@ -1,4 +1,4 @@
-"""`python -m mqt_lite.bench app`: latency of the demo's prediction function (`DemoApp.predict` in app.py).
+"""`python -m mqt_lite.bench app`: latency of the demo's prediction function (`mqt_lite.demo.DemoApp.predict`).
 
 At each size a synthetic scene is saved as a PNG and handed over as a file path, as the server does; one call
 decodes it, predicts every task and colourises the maps. Reported after warm-up, with the torch threads that
@@ -9,12 +9,13 @@ note) when it is not there. Target: served median under TARGET_MS at TARGET_SIZE
 
 Also, as a stranger would use it: the peak RSS (over the idle process, measured in a fresh subprocess) and time
 of the demo's intake for small files that decode to huge frames, and the latency of a live local server
-(median / p95 per request, requests per second, "queue is full" answers) at several concurrent clients.
+(median / p95 per request, requests per second, "queue is full" answers) at several concurrent clients. The server
+is `python app.py --checkpoint CHECKPOINT` started in a subprocess, as a user serves it, so that part needs a
+checkout of the repository (app.py beside the package).
 """
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import io
 import json
 import socket
@@ -22,18 +23,27 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Callable
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from ..demo import CONCURRENCY, QUEUE_SIZE, DemoApp, configure_threads, load_image, save_scene
+from ..hub import from_pretrained
+from ..imageio import DECODE_BUDGET
+from ..model import build_model
+from ..tasks import TASKS
+
 TARGET_MS = 150.0
 TARGET_SIZE = 256
-APP_FILE = Path(__file__).resolve().parents[2] / "app.py"  # the demo lives beside the package, at the top level
+ROOT = Path(__file__).resolve().parents[2]  # the folder holding the package (and, in a checkout, app.py)
+APP_FILE = ROOT / "app.py"
+SERVER_START_S = 300  # seconds `python app.py` may take to start serving (imports, model, examples)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -50,13 +60,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 MEASURE = """
 import json, sys, time
 sys.path.insert(0, sys.argv[2])
-import app
+from mqt_lite import demo
 status = lambda key: int(next(ln for ln in open("/proc/self/status") if ln.startswith(key)).split()[1]) / 1024
 open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM) to the current RSS: the idle process
 before, start = status("VmRSS"), time.perf_counter()
 try:
-    shape = list(app.load_image(sys.argv[1]).rgb.shape)
-except app.InputError as e:
+    shape = list(demo.load_image(sys.argv[1]).rgb.shape)
+except demo.InputError as e:
     shape = str(e)
 print(json.dumps({"peak_mb": status("VmHWM") - before,
                   "seconds": time.perf_counter() - start, "result": shape}))
@@ -81,10 +91,10 @@ def hostile_images(folder: Path) -> dict[str, Path]:
 
 
 def hostile(folder: Path) -> dict[str, Any]:
-    """Peak RSS over the idle process and time of app.load_image on each hostile file, each in a subprocess."""
+    """Peak RSS over the idle process and time of demo.load_image on each hostile file, each in a subprocess."""
     rows = {}
     for name, path in hostile_images(folder).items():
-        r = subprocess.run([sys.executable, "-c", MEASURE, str(path), str(APP_FILE.parent)], capture_output=True,
+        r = subprocess.run([sys.executable, "-c", MEASURE, str(path), str(ROOT)], capture_output=True,
                            text=True, timeout=600)
         if r.returncode != 0:
             raise SystemExit(f"measuring {name} failed:\n{r.stderr[-2000:]}")
@@ -100,19 +110,36 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def concurrency(app: ModuleType, model: torch.nn.Module, folder: Path, size: int, clients: list[int],
-                requests: int) -> dict:
+@contextmanager
+def served(checkpoint: str, log: Path) -> Iterator[str]:
+    """`python app.py --checkpoint CHECKPOINT` on a free local port in a subprocess (its output in `log`); yields
+    its URL once it serves, and stops it afterwards."""
+    if not APP_FILE.is_file():
+        raise SystemExit(f"app.py not found at {APP_FILE}: run this benchmark from a checkout of the repository")
+    cmd = [sys.executable, str(APP_FILE), "--checkpoint", checkpoint, "--port", str(_free_port())]
+    with log.open("w") as out:
+        server = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True)
+    try:
+        start = time.perf_counter()
+        while "running at " not in log.read_text():  # app.py prints its URL once it serves
+            if server.poll() is not None or time.perf_counter() - start > SERVER_START_S:
+                raise SystemExit(f"`{' '.join(cmd)}` did not start serving:\n{log.read_text()[-2000:]}")
+            time.sleep(0.5)
+        yield log.read_text().split("running at ", 1)[1].split()[0]
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+def concurrency(checkpoint: str, folder: Path, size: int, clients: list[int], requests: int) -> dict:
     """Median / p95 seconds per request, requests per second and busy answers of a live server, per client count.
     Each client sends its own scene (identical concurrent outputs would share one gradio cache file)."""
-    from gradio_client import Client, handle_file
-    from gradio_client.utils import QueueError
+    from gradio_client import Client, handle_file  # gradio_client: the dev extra
+    from gradio_client.utils import QueueError  # gradio_client: the dev extra
 
-    images = [app.save_scene(folder, seed=seed, size=size) for seed in range(max(clients) + 1)]
-
-    demo = app.build_demo(model)
-    url = app.launch(demo, port=_free_port())
+    images = [save_scene(folder, seed=seed, size=size) for seed in range(max(clients) + 1)]
     rows = {}
-    try:
+    with served(checkpoint, folder / "server.log") as url:
         Client(url, verbose=False).predict(handle_file(str(images[-1])), api_name="/predict")  # warm-up
         for n in clients:
             pool = [(Client(url, verbose=False), images[i]) for i in range(n)]
@@ -132,27 +159,18 @@ def concurrency(app: ModuleType, model: torch.nn.Module, folder: Path, size: int
             start = time.perf_counter()
             with ThreadPoolExecutor(n) as ex:
                 times = [t for ts in ex.map(one, pool) for t in ts]
-            wall = time.perf_counter() - start
-            ok = [t for t in times if t is not None]
-            rows[n] = {"p50_s": float(np.median(ok)) if ok else None, "p95_s": float(np.percentile(ok, 95)) if ok
-                       else None, "req_per_s": len(ok) / wall, "busy": len(times) - len(ok), "requests": len(times)}
-            r = rows[n]
-            print(f"{n:>8d} clients  p50 {r['p50_s'] or 0:5.2f} s  p95 {r['p95_s'] or 0:5.2f} s  "
-                  f"{r['req_per_s']:5.2f} req/s  busy {r['busy']}/{r['requests']}")
-    finally:
-        demo.close()
+            rows[n] = _client_row(n, times, time.perf_counter() - start)
     return rows
 
 
-def _load_app() -> ModuleType:
-    """Import app.py from the repository (it is not part of the installed package)."""
-    if not APP_FILE.is_file():
-        raise SystemExit(f"app.py not found at {APP_FILE}: run this benchmark from a checkout of the repository")
-    spec = importlib.util.spec_from_file_location("mqt_demo_app", APP_FILE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # a normal import: inspect (used by gradio) finds its source through it
-    spec.loader.exec_module(module)
-    return module
+def _client_row(n: int, times: list[float | None], wall: float) -> dict[str, Any]:
+    """n clients' median / p95 seconds of the answered requests, requests per second and busy answers; printed."""
+    ok = [t for t in times if t is not None]
+    r = {"p50_s": float(np.median(ok)) if ok else None, "p95_s": float(np.percentile(ok, 95)) if ok else None,
+         "req_per_s": len(ok) / wall, "busy": len(times) - len(ok), "requests": len(times)}
+    print(f"{n:>8d} clients  p50 {r['p50_s'] or 0:5.2f} s  p95 {r['p95_s'] or 0:5.2f} s  "
+          f"{r['req_per_s']:5.2f} req/s  busy {r['busy']}/{r['requests']}")
+    return r
 
 
 def _times_ms(fn: Callable[[], Any], runs: int, warmup: int) -> dict[str, float]:
@@ -174,17 +192,14 @@ def _encode(maps: tuple, formats: list[str]) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    app = _load_app()
     try:
-        model, source = app.load_model(args.checkpoint), "checkpoint"
+        model, source = from_pretrained(args.checkpoint), "checkpoint"
     except (OSError, ValueError) as e:
         print(f"note: {e}\nnote: timing a randomly initialised tiny-synthetic model instead (same architecture)")
-        from ..model import build_model
-
         model, source = build_model("tiny-synthetic").eval(), "random"
-    app.configure_threads()  # as `python app.py` serves
-    demo = app.DemoApp(model)
-    n_tasks, formats = len(demo.tasks), [app.image_format(t) for t in demo.tasks]
+    configure_threads()  # as `python app.py` serves
+    demo = DemoApp(model)
+    n_tasks, formats = len(demo.tasks), [TASKS[t].spec.display_format for t in demo.tasks]
     out: dict[str, Any] = {"model": model.cfg.name, "weights": source, "threads": torch.get_num_threads(),
                            "runs": args.runs, "target_ms": TARGET_MS, "sizes": {}}
     print(f"demo prediction latency: {model.cfg.name} ({source} weights), {n_tasks} tasks, "
@@ -192,8 +207,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     print(f"{'size':>9s} {'model.predict':>16s} {'app predict':>16s} {'served':>16s}")
     with tempfile.TemporaryDirectory() as tmp:
         for size in (int(s) for s in args.sizes.split(",")):
-            path = str(app.save_scene(Path(tmp), seed=0, size=size))
-            rgb = app.load_image(path).rgb
+            path = str(save_scene(Path(tmp), seed=0, size=size))
+            rgb = load_image(path).rgb
             row = {
                 "model": _times_ms(lambda: model.predict(rgb), args.runs, args.warmup),
                 "app": _times_ms(lambda: demo.predict(path), args.runs, args.warmup),
@@ -203,13 +218,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             fmt = lambda r: f"{r['median_ms']:6.1f} / {r['p95_ms']:6.1f}"  # noqa: E731
             print(f"{f'{size}x{size}':>9s} {fmt(row['model']):>16s} {fmt(row['app']):>16s} {fmt(row['served']):>16s}")
         if not args.no_hostile:
-            print(f"hostile images through the demo's intake (decode budget {app.DECODE_BUDGET / 2 ** 20:.0f} MB):")
+            print(f"hostile images through the demo's intake (decode budget {DECODE_BUDGET / 2 ** 20:.0f} MB):")
             out["hostile"] = hostile(Path(tmp))
         clients = [int(c) for c in args.clients.split(",") if c]
-        if clients:
-            print(f"live server, {args.requests} requests per client of a {args.client_size}² scene, queue size "
-                  f"{app.QUEUE_SIZE}, concurrency {app.CONCURRENCY}:")
-            out["clients"] = concurrency(app, model, Path(tmp), args.client_size, clients, args.requests)
+        if clients and source == "random":
+            print("note: no live server: `python app.py` serves a checkpoint, and none could be loaded")
+        elif clients:
+            print(f"live server (`python app.py --checkpoint {args.checkpoint}`), {args.requests} requests per client "
+                  f"of a {args.client_size}² scene, queue size {QUEUE_SIZE}, concurrency {CONCURRENCY}:")
+            out["clients"] = concurrency(args.checkpoint, Path(tmp), args.client_size, clients, args.requests)
     if TARGET_SIZE in out["sizes"]:
         median = out["sizes"][TARGET_SIZE]["served"]["median_ms"]
         out["pass"] = median < TARGET_MS
