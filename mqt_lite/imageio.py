@@ -186,8 +186,12 @@ def to_rgb_array(image: Any) -> np.ndarray:
 
 def normalize_image(image: np.ndarray) -> torch.Tensor:
     """(H, W, 3) RGB, uint8 (or float in [0, 255]) -> (3, H, W) float32 normalised with the ImageNet mean, std."""
-    x = torch.from_numpy(np.array(image, dtype=np.float32)).permute(2, 0, 1) / 255
-    return (x - torch.tensor(IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    return normalize_pixels(torch.from_numpy(np.array(image, dtype=np.float32)).permute(2, 0, 1))
+
+
+def normalize_pixels(x: torch.Tensor) -> torch.Tensor:
+    """(..., 3, H, W) float in [0, 255] -> the same normalised with the ImageNet mean, std."""
+    return (x / 255 - torch.tensor(IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(IMAGENET_STD).view(3, 1, 1)
 
 
 def denormalize(image: torch.Tensor) -> np.ndarray:

@@ -232,3 +232,23 @@ def test_hrnet18_nyud_matches_paper_parameter_count():
     model = build_model("hrnet18-nyud", pretrained=False)
     params = sum(p.numel() for p in model.parameters()) / 1e6
     assert abs(params - 5.23) / 5.23 < 0.02, params
+
+
+@pytest.mark.parametrize("size", [(200, 330), (128, 128), (97, 61)])
+def test_preprocess_equals_normalise_then_resize(size):
+    """predict resizes the uint8 image first and normalises after: the same numbers as the other order."""
+    import numpy as np
+    import torch.nn.functional as F
+
+    from mqt_lite.data import normalize_image
+
+    model = build_model("tiny-synthetic", **SMALL)
+    rgb = np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)
+    x, (h, w), original = model.preprocess(rgb)
+    Hc, Wc = model.cfg.image_size
+    scale = min(Hc / size[0], Wc / size[1])
+    ref = F.interpolate(normalize_image(rgb)[None], size=(h, w), mode="bilinear", align_corners=False,
+                        antialias=scale < 1)[0]
+    assert original == size and x.shape == (3, Hc, Wc)
+    torch.testing.assert_close(x[:, :h, :w], ref, atol=1e-5, rtol=0)
+    assert not x[:, h:, :].any() and not x[:, :, w:].any()  # the padding is zero (the mean colour)
