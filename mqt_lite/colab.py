@@ -6,7 +6,7 @@
     python -m mqt_lite colab --unset                                            # back to "not set"
     python -m mqt_lite colab --check                                            # exit 1 if a notebook is stale
 
-`REPOSITORY` and `BRANCH` below are the one place the address is kept ("" = not set). The command edits those two
+`REPOSITORY` and `BRANCH` in mqt_lite/colab.py are the one place the address is kept ("" = not set). The command edits those two
 lines of this file and rewrites, from them, in every notebook: the badge line of the first cell, the "Setup" cell,
 the install cell, and every markdown link to another notebook or to notebooks/README.md; and the block between
 the `colab` markers of notebooks/README.md. Run it in a clone of the repository (an editable install), then commit.

@@ -137,6 +137,7 @@ def notebook_imports() -> list[str]:
 def test_notebook_imports_are_found():
     imports = notebook_imports()
     assert "import mqt_lite" in imports and "import ipywidgets" in imports
+    assert any(s.startswith("from mqt_lite.results import") for s in imports)  # 04 reads the shipped sweeps
 
 
 @pytest.mark.slow
