@@ -140,8 +140,7 @@ def render_notebook(nb: dict, name: str, repo: str, branch: str) -> dict:
             if text.startswith(INSTALL_MARK) or (not found["install"] and 'IN_COLAB = "google.colab"' in text):
                 new, found["install"] = install_cell(repo, branch), True
                 if new != text:
-                    set_source(cell, new)
-                    cell["outputs"], cell["execution_count"] = [], None
+                    set_source(cell, new)  # (outside Colab the cell prints nothing: no output to clear)
             continue
         if cell["cell_type"] != "markdown":
             continue

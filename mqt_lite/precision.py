@@ -31,7 +31,10 @@ def cuda_has_native_bf16(device: torch.device | str | None = None) -> bool:
     cores), and fp16 with a GradScaler is the fast choice there."""
     if torch.version.hip:
         return True
-    return torch.cuda.get_device_capability(device)[0] >= 8
+    try:
+        return torch.cuda.get_device_capability(device)[0] >= 8
+    except (AssertionError, RuntimeError):  # no CUDA build or no GPU: nothing to compute bf16 on
+        return False
 
 
 @lru_cache(maxsize=1)

@@ -36,6 +36,16 @@ def test_auto_on_cuda_picks_fp16_with_a_scaler_where_bf16_is_not_native(monkeypa
     assert precision.grad_scaler("cpu", dtype).is_enabled() == (dtype is torch.float16)  # (cuda scalers need a GPU)
 
 
+def test_no_gpu_means_no_native_cuda_bf16(monkeypatch):
+    monkeypatch.setattr(torch.version, "hip", None)
+
+    def no_gpu(*a, **k):
+        raise RuntimeError("Found no NVIDIA driver on your system")
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", no_gpu)
+    assert not precision.cuda_has_native_bf16("cuda")
+
+
 def test_training_setup_takes_the_fp16_branch_on_a_t4(monkeypatch):
     """train() and bench train build their step with training_setup: on a T4 it gets fp16 and an enabled scaler.
     (Built for the CPU with the CUDA answers patched in: a CUDA GradScaler cannot be made without a GPU.)"""
