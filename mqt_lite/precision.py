@@ -1,7 +1,8 @@
 """Mixed precision: which autocast dtype a training step or a forward pass uses on a device, and its scaler.
 
 `precision` (training) and `eval_precision` (evaluation and `predict`) are config fields with these values:
-    "auto"  training: bf16 on CUDA GPUs that support it, fp16 + GradScaler on older ones (a T4, say), bf16 on CPUs
+    "auto"  training: bf16 on CUDA GPUs with native bf16 (compute capability 8.0+: A100, H100, RTX 30xx and newer;
+            and ROCm), fp16 + GradScaler on older ones (a T4, compute capability 7.5), bf16 on CPUs
             with native bf16 instructions (AVX512-BF16 or AMX), fp32 elsewhere (MPS included).
             evaluation: bf16 / fp16 on CUDA as above, fp32 on CPU and MPS, so CPU predictions are the same on
             every machine.
@@ -21,6 +22,19 @@ import torch
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of native bf16 arithmetic
+
+
+def cuda_has_native_bf16(device: torch.device | str | None = None) -> bool:
+    """True on GPUs that compute bf16 natively: NVIDIA compute capability 8.0 or newer (Ampere: A100, RTX 30xx,
+    and later), and AMD GPUs under ROCm. Not `torch.cuda.is_bf16_supported()`: by default it also answers True
+    where bf16 is only emulated (a T4, compute capability 7.5, can create bf16 tensors but has no bf16 tensor
+    cores), and fp16 with a GradScaler is the fast choice there."""
+    if torch.version.hip:
+        return True
+    try:
+        return torch.cuda.get_device_capability(device)[0] >= 8
+    except (AssertionError, RuntimeError):  # no CUDA build or no GPU: nothing to compute bf16 on
+        return False
 
 
 @lru_cache(maxsize=1)
@@ -48,7 +62,7 @@ def autocast_dtype(precision: str, device: torch.device | str, training: bool = 
     if precision != "auto":
         return DTYPES[precision]
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if cuda_has_native_bf16(device) else torch.float16
     if device.type == "cpu" and training and cpu_has_native_bf16():
         return torch.bfloat16
     return None

@@ -23,15 +23,39 @@ def test_explicit_precisions_and_fp32():
         get_config("tiny-synthetic", precision="half")
 
 
-def test_auto_on_cuda_picks_fp16_with_a_scaler_where_bf16_is_not_supported(monkeypatch):
-    """A T4-class GPU (no native bf16): fp16 autocast and an active GradScaler; a bf16 GPU: bf16, no scaler."""
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
-    assert precision.autocast_dtype("auto", "cuda") is torch.float16
-    assert precision.autocast_dtype("auto", "cuda", training=False) is torch.float16
-    assert precision.grad_scaler("cpu", torch.float16).is_enabled()  # (cuda scalers need a GPU to construct)
+@pytest.mark.parametrize("capability, dtype", [((7, 5), torch.float16), ((8, 0), torch.bfloat16), ((9, 0), torch.bfloat16)])
+def test_auto_on_cuda_picks_fp16_with_a_scaler_where_bf16_is_not_native(monkeypatch, capability, dtype):
+    """A T4 (compute capability 7.5, bf16 only emulated): fp16 autocast and an active GradScaler; an A100 (8.0) or
+    H100 (9.0): bf16, no scaler. The T4 case must not trust `torch.cuda.is_bf16_supported()`, which answers True
+    there (emulation): it is patched to True throughout."""
+    monkeypatch.setattr(torch.version, "hip", None)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    assert precision.autocast_dtype("auto", "cuda") is torch.bfloat16
-    assert not precision.grad_scaler("cpu", torch.bfloat16).is_enabled()
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, **k: capability)
+    assert precision.autocast_dtype("auto", "cuda") is dtype
+    assert precision.autocast_dtype("auto", "cuda", training=False) is dtype
+    assert precision.grad_scaler("cpu", dtype).is_enabled() == (dtype is torch.float16)  # (cuda scalers need a GPU)
+
+
+def test_no_gpu_means_no_native_cuda_bf16(monkeypatch):
+    monkeypatch.setattr(torch.version, "hip", None)
+
+    def no_gpu(*a, **k):
+        raise RuntimeError("Found no NVIDIA driver on your system")
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", no_gpu)
+    assert not precision.cuda_has_native_bf16("cuda")
+
+
+def test_training_setup_takes_the_fp16_branch_on_a_t4(monkeypatch):
+    """train() and bench train build their step with training_setup: on a T4 it gets fp16 and an enabled scaler.
+    (Built for the CPU with the CUDA answers patched in: a CUDA GradScaler cannot be made without a GPU.)"""
+    from mqt_lite import train as train_module
+
+    monkeypatch.setattr(torch.version, "hip", None)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, **k: (7, 5))
+    monkeypatch.setattr(train_module, "autocast_dtype", lambda p, d, **k: precision.autocast_dtype(p, "cuda", **k))
+    setup = train_module.training_setup(get_config("tiny-synthetic", **SMALL), torch.device("cpu"))
+    assert setup.dtype is torch.float16 and setup.scaler.is_enabled()
 
 
 @pytest.mark.parametrize("native", [True, False])

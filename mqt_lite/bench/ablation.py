@@ -33,6 +33,7 @@ from ..checkpoint import atomic_write
 from ..config import get_config
 from ..evaluate import evaluate, headline, val_loader
 from ..metrics import delta_m
+from ..results import results_path
 from ..tasks import TASKS
 from ..train import train
 from .complexity import model_costs
@@ -73,7 +74,7 @@ QUICK_VARIANTS = ("single-task", "multi-task", "mqt", "no-ql-ctqa")
 BUDGET = dict(image_size=(96, 96), train_size=1000, val_size=100, iterations=180, batch_size=16, eval_every=10**9,
               checkpoint_every=10**9, num_workers=1, warmup_iters=30)
 QUICK_BUDGET = dict(BUDGET, iterations=120, val_size=50)
-DEFAULT_OUT, QUICK_OUT = "results/ablation.json", "results/ablation-quick.json"
+DEFAULT_OUT, QUICK_OUT = str(results_path("ablation")), str(results_path("ablation-quick"))  # shipped with the package
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -4,7 +4,8 @@ The ablation sweep (`bench ablation`) compares variants after 180 steps, far fro
 trains single-task, multi-task and mqt (the `bench ablation` variants) on the same synthetic-world budget for
 `--iterations` steps (default 1200, 6.7x the sweep's), evaluating every `--eval-every` steps on `--val-size`
 validation scenes (default 300: three times the sweep's, less evaluation noise), with several seeds. What it
-writes to `--out` (default results/converged.json) after every evaluation of every run:
+writes to `--out` (default mqt_lite/assets/results/converged.json, which ships with the package) after every
+evaluation of every run:
     runs[variant@seed]: "curve" (step -> every task's headline metric), "headline" (the last evaluation),
                         "train_s" (wall seconds, summed over resumed pieces), "done"
     summary / claims:   as `bench ablation` computes them, from the finished runs' last evaluations
@@ -28,13 +29,14 @@ import torch
 from ..checkpoint import atomic_write, read_card
 from ..config import get_config
 from ..metrics import delta_m
+from ..results import results_path
 from ..tasks import TASKS
 from ..train import HISTORY, read_history, train
 from .ablation import BUDGET, VARIANTS, claims, format_claims, format_markdown, format_table, summarise
 from .complexity import model_costs
 
 CONVERGE_VARIANTS = ("single-task", "multi-task", "mqt")
-DEFAULT_OUT, DEFAULT_RUNS = "results/converged.json", "runs/converge"
+DEFAULT_OUT, DEFAULT_RUNS = str(results_path("converged")), "runs/converge"  # the results ship with the package
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
