@@ -33,7 +33,8 @@ class Predictor:
         h, w = max(1, min(Hc, round(H * scale))), max(1, min(Wc, round(W * scale)))
         # Resize first, then normalise: both are linear and the resize weights sum to 1, so the order changes
         # only rounding (< 1e-6), and normalising h*w pixels instead of H*W is what a large photo needs.
-        x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float()  # (1, 3, H, W) in [0, 255]
+        # (a read-only array, e.g. a datasets row, is copied as uint8 first: torch warns on non-writable memory)
+        x = torch.from_numpy(np.require(rgb, requirements="W")).permute(2, 0, 1)[None].float()  # (1, 3, H, W)
         if (h, w) != (H, W):
             x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=scale < 1)
         x = normalize_pixels(x[0])  # (3, h, w)

@@ -252,3 +252,17 @@ def test_preprocess_equals_normalise_then_resize(size):
     assert original == size and x.shape == (3, Hc, Wc)
     torch.testing.assert_close(x[:, :h, :w], ref, atol=1e-5, rtol=0)
     assert not x[:, h:, :].any() and not x[:, :, w:].any()  # the padding is zero (the mean colour)
+
+
+def test_preprocess_takes_a_read_only_array_without_warning():
+    import warnings
+
+    import numpy as np
+
+    model = build_model("tiny-synthetic", **SMALL)
+    rgb = np.zeros((40, 50, 3), np.uint8)
+    rgb.flags.writeable = False  # as datasets hands out its rows
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a notebook shows a warning as stderr output
+        x, _, _ = model.preprocess(rgb)
+    assert x.shape == (3, *model.cfg.image_size) and not rgb.flags.writeable
