@@ -2,6 +2,7 @@
 
     python -m mqt_lite.evaluate --checkpoint runs/mqt [--data synthetic|nyud|pascal --data-root DIR] [--json]
     python -m mqt_lite.evaluate --checkpoint runs/mqt --single-task runs/st   # adds delta_m (checkpoint or JSON)
+    python -m mqt_lite.evaluate --checkpoint tiny-synthetic --real            # zero-shot depth on real photos
 
 Metrics are pooled over the whole split; under torchrun every rank evaluates a disjoint shard and the metric
 states are summed across ranks before `compute()`.
@@ -26,6 +27,7 @@ from .hub import from_pretrained, load_checkpoint
 from .metrics import delta_m, make_metrics
 from .precision import autocast, autocast_dtype
 from .tasks import DATASET_TASKS, TASKS
+from .zeroshot import evaluate_real, format_real
 
 
 def val_loader(cfg: MQTConfig, split: str = "val", num_images: int | None = None, rank: int = 0,
@@ -121,11 +123,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    help="single-task baselines (checkpoint folders or a JSON {task: metric}) for delta_m")
     p.add_argument("--trivial", action="store_true",
                    help="also score constant predictions (majority class, mean depth, mean normal, background)")
+    p.add_argument("--real", action="store_true",
+                   help="instead: zero-shot depth on the real photos with ground truth that installed packages ship "
+                        "(scale-invariant measures, against the prior 'higher in the image is farther')")
     p.add_argument("--json", action="store_true", help="print the results as JSON only")
     add_debug_flag(p)
     args = p.parse_args(argv)
     with user_errors(p.prog, args.debug):
-        return _report(from_pretrained(args.checkpoint, args.device), args)
+        model = from_pretrained(args.checkpoint, args.device)
+        return _real_report(model, args) if args.real else _report(model, args)
+
+
+def _real_report(model: nn.Module, args: argparse.Namespace) -> dict[str, Any]:
+    """`--real`: zeroshot.evaluate_real, printed as a table (or JSON)."""
+    report = {"checkpoint": model.card["path"], "preset": model.cfg.name, **evaluate_real(model)}
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        print()
+    else:
+        print(f"{report['checkpoint']} ({report['preset']}): zero-shot depth on real photos, "
+              f"{report['alignment']}, depth capped at {report['depth_cap']:g} m")
+        print(format_real(report))
+    return report
 
 
 def _report(model: nn.Module, args: argparse.Namespace) -> dict[str, Any]:

@@ -124,11 +124,14 @@ def intersect(obj: Solid, o: np.ndarray, d: tuple) -> tuple[np.ndarray, tuple, t
 
 def screen_box(obj: Solid, cam: np.ndarray, rot: np.ndarray, f: float, H: int, W: int,
                fy: float | None = None) -> tuple[slice, slice]:
-    """Rows and columns covering the object's bounding sphere (whole image when it is too close)."""
+    """Rows and columns covering the object's bounding sphere (whole image when it is too close, none when it is
+    behind the camera)."""
     fy = f if fy is None else fy
     centre = obj.pos + np.array([0, obj.half[1], 0], np.float32)
     radius = float(np.linalg.norm(obj.half))
     x, y, z = rot @ (centre - cam)  # camera frame
+    if z + radius < 0:  # wholly behind the camera: every ray misses it (an empty box)
+        return slice(0, 0), slice(0, 0)
     if z - radius < NEAR:
         return slice(0, H), slice(0, W)
     z_lo, z_hi = z - radius, z + radius
@@ -139,10 +142,13 @@ def screen_box(obj: Solid, cam: np.ndarray, rot: np.ndarray, f: float, H: int, W
     return rows, cols
 
 
-def trace(obj: Solid, camera: Camera, depth: np.ndarray) -> Hit | None:
-    """Ray cast one solid inside its screen box; None when it is nowhere nearer than `depth`."""
+def trace(obj: Solid, camera: Camera, depth: np.ndarray, box: tuple[slice, slice] | None = None) -> Hit | None:
+    """Ray cast one solid inside its screen box (`box`, or computed by screen_box); None when it is nowhere
+    nearer than `depth`."""
     H, W = depth.shape
-    rows, cols = screen_box(obj, camera.pos, camera.rot, camera.f, H, W, camera.fy)
+    rows, cols = box or screen_box(obj, camera.pos, camera.rot, camera.f, H, W, camera.fy)
+    if rows.start >= rows.stop or cols.start >= cols.stop:  # behind the camera or outside the view: no ray hits it
+        return None
     c, s = math.cos(obj.yaw), math.sin(obj.yaw)  # world -> local: rotate by -yaw about y
     to_local = lambda x, y, z: (c * x - s * z, y, s * x + c * z)
     o_loc = to_local(*(camera.pos - obj.pos))
@@ -151,6 +157,36 @@ def trace(obj: Solid, camera: Camera, depth: np.ndarray) -> Hit | None:
     if not hit.any():
         return None
     return Hit(rows, cols, hit, t, n, p, c, s)
+
+
+CORNERS = np.array([(x, y, z) for x in (-1, 1) for y in (0, 2) for z in (-1, 1)], np.float32)  # of a unit box
+
+
+def screen_boxes(solids: list[Solid], camera: Camera, H: int, W: int) -> list[tuple[slice, slice]]:
+    """Rows and columns covering each solid, from the 8 corners of its bounding box (tighter than screen_box's
+    sphere for thin boards and legs): empty when every corner is outside one side of the view, the whole image
+    when the box reaches behind the camera otherwise."""
+    if not solids:
+        return []
+    half = np.stack([s.half for s in solids])  # (N, 3)
+    local = CORNERS[None] * half[:, None]  # (N, 8, 3), base centre at the origin
+    c = np.array([math.cos(s.yaw) for s in solids], np.float32)[:, None]
+    s_ = np.array([math.sin(s.yaw) for s in solids], np.float32)[:, None]
+    world = np.stack([c * local[..., 0] + s_ * local[..., 2], local[..., 1], c * local[..., 2] - s_ * local[..., 0]], -1)
+    x, y, z = np.moveaxis((world + np.stack([s.pos for s in solids])[:, None] - camera.pos) @ camera.rot.T, -1, 0)
+    fy = camera.f if camera.fy is None else camera.fy
+    a, b = W / (2 * camera.f), H / (2 * fy)  # the view: |x| <= a z, |y| <= b z
+    outside = ((x < -a * z).all(1) | (x > a * z).all(1) | (y < -b * z).all(1) | (y > b * z).all(1)
+               | (z < NEAR).all(1))
+    near = (z < NEAR).any(1)
+    zc = np.maximum(z, NEAR)
+    c0 = np.maximum(0, np.floor(camera.f * (x / zc).min(1) + W / 2).astype(int) - 1)
+    c1 = np.minimum(W, np.ceil(camera.f * (x / zc).max(1) + W / 2).astype(int) + 1)
+    r0 = np.maximum(0, np.floor(fy * (y / zc).min(1) + H / 2).astype(int) - 1)
+    r1 = np.minimum(H, np.ceil(fy * (y / zc).max(1) + H / 2).astype(int) + 1)
+    return [(slice(0, 0), slice(0, 0)) if o else (slice(0, H), slice(0, W)) if n else
+            (slice(int(i), int(j)), slice(int(k), int(m)))
+            for o, n, i, j, k, m in zip(outside, near, r0, r1, c0, c1)]
 
 
 def write_hit(h: Hit, instance_id: int, depth: np.ndarray, normal: list, instance: np.ndarray) -> None:

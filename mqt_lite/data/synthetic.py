@@ -29,7 +29,10 @@ from pathlib import Path
 import datasets
 import numpy as np
 
+from ..config import SYNTHETIC_WORLDS as WORLDS
 from ..viz import sample_grid
+from .rich import RENDER_VERSION as RICH_VERSION
+from .rich import render_rich
 from .raycast import PARTS, SEMSEG, SHAPES, Camera, Solid, scene_labels, trace, write_hit
 from .schema import png_bytes
 
@@ -126,15 +129,22 @@ def _pattern(obj: Obj, p: tuple) -> np.ndarray:
     return np.zeros_like(qx)
 
 
-def render_scene(rng: np.random.Generator | int, size: int | tuple[int, int] = 128) -> dict[str, np.ndarray]:
+def render_scene(rng: np.random.Generator | int, size: int | tuple[int, int] = 128,
+                 world: str = "classic") -> dict[str, np.ndarray]:
     """Sample and render one scene.
 
     Args:
         rng: a numpy Generator or an integer seed.
         size: image side or (H, W).
+        world: "classic" (this module's world) or "rich" (domain-randomised rooms with real-photo textures:
+            data/rich.py, whose docstring gives its instance ids).
     Returns: the schema arrays (image, semseg, parts, sal, edge, depth, normals) plus `instance` (int16 (H, W):
         0 floor, 1-4 walls, FIRST_OBJECT + k object k).
     """
+    if world not in WORLDS:
+        raise ValueError(f"unknown synthetic world {world!r}; valid: {list(WORLDS)}")
+    if world == "rich":
+        return render_rich(rng, size)
     rng = np.random.default_rng(rng)
     H, W = (size, size) if isinstance(size, int) else size
     camera = _camera(rng, H, W)
@@ -251,7 +261,7 @@ def _shadow(cam: np.ndarray, dirs: tuple, depth: np.ndarray, objects: list[Obj],
 
 
 def make_synthetic(num_images: int, seed: int = 0, size: int | tuple[int, int] = 128, split: str = "train",
-                   cache_dir: str | Path | None = None):
+                   cache_dir: str | Path | None = None, world: str = "classic"):
     """The synthetic world as a datasets.Dataset in the common schema (numpy format).
 
     Args:
@@ -262,14 +272,19 @@ def make_synthetic(num_images: int, seed: int = 0, size: int | tuple[int, int] =
         cache_dir: if given, reuse the dataset saved there by an earlier call with the same arguments (and
             save it there otherwise); the reloaded dataset is memory-mapped instead of held in RAM
             (about 280 kB per 128x128 scene, mostly the float normals).
+        world: "classic" or "rich" (see render_scene); image names of the rich world start "synthetic-rich-".
     """
     H, W = (size, size) if isinstance(size, int) else tuple(size)
     scene_rng(seed, split, 0)  # validates the split before any work
+    if world not in WORLDS:
+        raise ValueError(f"unknown synthetic world {world!r}; valid: {list(WORLDS)}")
+    prefix = "synthetic" if world == "classic" else f"synthetic-{world}"
+    version = RENDER_VERSION if world == "classic" else RICH_VERSION
     if num_images < 1:
         raise ValueError(f"num_images must be >= 1, got {num_images}")
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / f"synthetic-v{RENDER_VERSION}-seed{seed}-{split}-{H}x{W}-n{num_images}"
+        path = Path(cache_dir) / f"{prefix}-v{version}-seed{seed}-{split}-{H}x{W}-n{num_images}"
         if (path / "dataset_info.json").is_file():
             return datasets.load_from_disk(str(path)).with_format("numpy")
     features = datasets.Features({
@@ -281,10 +296,10 @@ def make_synthetic(num_images: int, seed: int = 0, size: int | tuple[int, int] =
     chunks = []  # render and convert a chunk at a time: the rendered arrays of all scenes need not fit in memory
     for start in range(0, num_images, BUILD_CHUNK):
         index = range(start, min(start + BUILD_CHUNK, num_images))
-        scenes = [render_scene(scene_rng(seed, split, i), (H, W)) for i in index]
+        scenes = [render_scene(scene_rng(seed, split, i), (H, W), world) for i in index]
         columns = {k: [png_bytes(s[k], PNG_COMPRESSION) for s in scenes] for k in ("image", *LABELS)}
         columns.update({k: [s[k] for s in scenes] for k in ("depth", "normals")})
-        columns["name"] = [f"synthetic-{seed}-{split}-{i:06d}" for i in index]
+        columns["name"] = [f"{prefix}-{seed}-{split}-{i:06d}" for i in index]
         chunks.append(datasets.Dataset.from_dict(columns, features=features))
     ds = datasets.concatenate_datasets(chunks)
     if path is not None:
@@ -297,14 +312,16 @@ def make_synthetic(num_images: int, seed: int = 0, size: int | tuple[int, int] =
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m mqt_lite.data.synthetic --figure docs/synthetic_world.png`: a grid of scenes and labels."""
+    """`python -m mqt_lite.data.synthetic --figure docs/synthetic_world.png [--world rich]`: a grid of scenes and
+    their labels."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--figure", required=True, help="output PNG path")
     parser.add_argument("--scenes", type=int, default=4)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--world", choices=WORLDS, default="classic")
     args = parser.parse_args(argv)
-    samples = [render_scene(scene_rng(args.seed, "val", i), args.size) for i in range(args.scenes)]
+    samples = [render_scene(scene_rng(args.seed, "val", i), args.size, args.world) for i in range(args.scenes)]
     fig = sample_grid(samples, "synthetic")
     Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.figure, dpi=100)
