@@ -37,12 +37,14 @@ VIEW_DISTANCE, VIEW_FILL = (0.8, 8.0), 0.9
 
 @dataclass
 class Group:
-    """A placed compound object: its parts (world frame) and the bounding sphere that casts its soft shadow."""
+    """A placed compound object: its parts (world frame), the bounding sphere that casts its soft shadow, and the
+    circle (x, z, radius) on the floor that no other group's circle overlaps."""
 
     kind: str
     parts: list[Solid]
     centre: np.ndarray
     radius: float
+    footprint: tuple[float, float, float]
 
 
 def _solid(shape: str, x: float, y0: float, z: float, half, yaw: float = 0.0) -> Solid:
@@ -137,14 +139,14 @@ def _extent(parts: list[Solid]) -> tuple[float, float]:
     return float(max(r[0] for r in reach)), float(max(r[1] for r in reach))
 
 
-def _to_world(kind: str, parts: list[Solid], x: float, z: float, yaw: float) -> Group:
+def _to_world(kind: str, parts: list[Solid], x: float, z: float, yaw: float, reach: float) -> Group:
     """The group's parts moved to (x, z) and turned by yaw (local (lx, lz) -> world as raycast's inverse)."""
     c, s = math.cos(yaw), math.sin(yaw)
     placed = [Solid(p.shape, np.array([x + c * p.pos[0] + s * p.pos[2], p.pos[1], z - s * p.pos[0] + c * p.pos[2]],
                                       np.float32), p.yaw + yaw, p.half) for p in parts]
     lo = np.min([p.pos - [p.half[0] + p.half[2], 0, p.half[0] + p.half[2]] for p in placed], axis=0)
     hi = np.max([p.pos + [p.half[0] + p.half[2], 2 * p.half[1], p.half[0] + p.half[2]] for p in placed], axis=0)
-    return Group(kind, placed, ((lo + hi) / 2).astype(np.float32), float(np.linalg.norm(hi - lo) / 2))
+    return Group(kind, placed, ((lo + hi) / 2).astype(np.float32), float(np.linalg.norm(hi - lo) / 2), (x, z, reach))
 
 
 def _spot(rng: np.random.Generator, kind: str, extent: tuple[float, float], room, cam: np.ndarray,
@@ -181,7 +183,7 @@ def place_groups(rng: np.random.Generator, count: int, room, cam: np.ndarray, ya
             x, z, turn, (ex, ez) = _spot(rng, kind, extent, room, cam, yaw)
             inside = abs(x) <= room.half_width - ex and -room.behind + ez <= z <= room.depth - ez
             if inside and all(math.hypot(x - tx, z - tz) > reach + r + GROUP_GAP for tx, tz, r in taken):
-                groups.append(_to_world(kind, parts, x, z, turn))
+                groups.append(_to_world(kind, parts, x, z, turn, reach))
                 taken.append((x, z, reach))
                 break
     return groups

@@ -231,6 +231,8 @@ def render_rich(rng: np.random.Generator | int, size: int | tuple[int, int] = 12
     points = [camera.pos[i] + depth * camera.dirs[i] for i in range(3)]
     light = shade((points, normal, instance >= FIRST_OBJECT), sample_lights(rng, room), groups, room)
     image = develop(rng, _albedo(materials, instance, uv) * light)  # (3, H, W) radiance -> (H, W, 3) photo
+    length = np.sqrt(normal[0] ** 2 + normal[1] ** 2 + normal[2] ** 2)  # small spheres far away: float32 p / r
+    normal = [c / length for c in normal]  # is off unit length by up to 4e-4
     return scene_labels(image, semseg, instance, depth, normal, camera.rot, instance >= FIRST_OBJECT)
 
 
