@@ -84,3 +84,9 @@ def test_evaluate_real_on_the_bundled_model(capsys):
     model = report["images"]["motorcycle"]["model"]
     assert -1 <= model["spearman"] <= 1 and model["absrel"] > 0 and model["pixels"] == prior["pixels"]
     assert report["sources"]["motorcycle"]["licence"]
+
+
+def test_evaluate_can_switch_the_synthetic_world(capsys):
+    report = evaluate.main(["--checkpoint", "tiny-synthetic", "--world", "rich", "--num-images", "2", "--json"])
+    assert report["synthetic_world"] == "rich" and set(report["headline"]) == set(report["metrics"])
+    capsys.readouterr()

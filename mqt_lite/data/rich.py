@@ -231,15 +231,16 @@ def render_rich(rng: np.random.Generator | int, size: int | tuple[int, int] = 12
     points = [camera.pos[i] + depth * camera.dirs[i] for i in range(3)]
     light = shade((points, normal, instance >= FIRST_OBJECT), sample_lights(rng, room), groups, room)
     image = develop(rng, _albedo(materials, instance, uv) * light)  # (3, H, W) radiance -> (H, W, 3) photo
-    length = np.sqrt(normal[0] ** 2 + normal[1] ** 2 + normal[2] ** 2)  # small spheres far away: float32 p / r
-    normal = [c / length for c in normal]  # is off unit length by up to 4e-4
+    # unit length again: a small sphere far away gets float32 normals p / r up to 4e-4 off unit length
+    length = np.sqrt(normal[0] ** 2 + normal[1] ** 2 + normal[2] ** 2)
+    normal = [c / length for c in normal]
     return scene_labels(image, semseg, instance, depth, normal, camera.rot, instance >= FIRST_OBJECT)
 
 
 def _room_materials(rng: np.random.Generator) -> list:
     """Materials of the room ids 0 to FIRST_OBJECT - 1: floor, walls (often all alike), ceiling, spaces beyond."""
-    _, n_photos = atlas()
-    n_textures = len(atlas()[0])
+    textures, n_photos = atlas()
+    n_textures = len(textures)
     floor = _material(rng, n_photos, n_textures)
     walls = [_paint(rng, n_photos) if rng.random() < WALL_PAINT else _material(rng, n_photos, n_textures)
              for _ in range(4)]
@@ -254,8 +255,8 @@ def _render_groups(rng: np.random.Generator, groups: list, camera: Camera, maps:
     """Ray cast every part of every group; write depth, normal, instance, surface coordinates and class where it
     is the nearest surface, and append one material per part (mostly the group's own; parts out of view keep it)."""
     depth, normal, instance, (u, v), semseg = maps
-    _, n_photos = atlas()
-    n_textures = len(atlas()[0])
+    textures, n_photos = atlas()
+    n_textures = len(textures)
     boxes = iter(screen_boxes([part for group in groups for part in group.parts], camera, *depth.shape))
     for group in groups:
         shared = _material(rng, n_photos, n_textures)
