@@ -121,7 +121,9 @@ def _trace_room(cam: np.ndarray, dirs: tuple, room: Room) -> tuple[np.ndarray, n
 
 
 def _through_cutout(cam: np.ndarray, dirs: tuple, room: Room, cut: tuple, t: np.ndarray, face: np.ndarray) -> None:
-    """Rays that hit wall `cut[0]` inside the cut-out go on to the floor, the ceiling (doors) or the far wall."""
+    """Rays that hit wall `cut[0]` inside the cut-out go on to the floor, the ceiling (doors) or the walls of the
+    space beyond: the room's box grown by the cut-out's distance `far` on every side (so depth stays bounded even
+    for rays that leave at a grazing angle). Those walls get ids BEYOND + k - 1, k the room wall they face like."""
     wall, a0, a1, y0, y1, far, door = cut
     on = np.nonzero((face == wall).ravel())[0]
     d = [c.ravel()[on] for c in dirs]
@@ -129,18 +131,19 @@ def _through_cutout(cam: np.ndarray, dirs: tuple, room: Room, cut: tuple, t: np.
     along = cam[2] + tt * d[2] if wall <= 2 else cam[0] + tt * d[0]
     y = cam[1] + tt * d[1]
     inside = (along > a0) & (along < a1) & (y > y0) & (y < y1)
-    on, d = on[inside], [c[inside] for c in d]
+    on, (dx, dy, dz) = on[inside], [c[inside] for c in d]
     if not on.size:
         return
-    axis, sign = (0, -1 if wall == 1 else 1) if wall <= 2 else (2, 1 if wall == 3 else -1)
-    plane = sign * room.half_width if wall <= 2 else (room.depth if wall == 3 else -room.behind)
+    hx = room.half_width + far
     with np.errstate(divide="ignore", invalid="ignore"):
-        t_far = (plane + sign * far - cam[axis]) / d[axis]
-        t_floor = np.where(d[1] < 0, -cam[1] / d[1], np.inf)
-        t_ceiling = np.where(d[1] > 0, (room.height - cam[1]) / d[1], np.inf) if door else np.full(on.size, np.inf)
-    best = np.minimum(np.minimum(t_far, t_floor), t_ceiling)
+        tx = np.where(dx < 0, (-hx - cam[0]) / dx, (hx - cam[0]) / dx)
+        tz = np.where(dz < 0, (-room.behind - far - cam[2]) / dz, (room.depth + far - cam[2]) / dz)
+        t_floor = np.where(dy < 0, -cam[1] / dy, np.inf)
+        t_ceiling = np.where(dy > 0, (room.height - cam[1]) / dy, np.inf) if door else np.full(on.size, np.inf)
+    side = np.where(tx <= tz, np.where(dx < 0, 1, 2), np.where(dz < 0, 4, 3))
+    best = np.minimum(np.minimum(np.minimum(tx, tz), t_floor), t_ceiling)
     t.ravel()[on] = best
-    face.ravel()[on] = np.where(best == t_floor, 0, np.where(best == t_ceiling, CEILING, BEYOND + wall - 1))
+    face.ravel()[on] = np.where(best == t_floor, 0, np.where(best == t_ceiling, CEILING, BEYOND + side - 1))
 
 
 def _hsv(rng: np.random.Generator, s: tuple, v: tuple) -> np.ndarray:
