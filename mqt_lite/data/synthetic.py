@@ -33,7 +33,7 @@ from ..config import SYNTHETIC_WORLDS as WORLDS
 from ..viz import sample_grid
 from .rich import RENDER_VERSION as RICH_VERSION
 from .rich import render_rich
-from .raycast import PARTS, SEMSEG, SHAPES, Camera, Solid, scene_labels, trace, write_hit
+from .raycast import SEMSEG, SHAPES, Camera, Solid, scene_labels, trace, write_hit
 from .schema import png_bytes
 
 SPLITS = {"train": 0, "val": 1, "test": 2}
