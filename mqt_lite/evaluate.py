@@ -2,6 +2,8 @@
 
     python -m mqt_lite.evaluate --checkpoint runs/mqt [--data synthetic|nyud|pascal --data-root DIR] [--json]
     python -m mqt_lite.evaluate --checkpoint runs/mqt --single-task runs/st   # adds delta_m (checkpoint or JSON)
+    python -m mqt_lite.evaluate --checkpoint runs/tiny-rich --world classic   # a rich-world model on the classic val
+    python -m mqt_lite.evaluate --checkpoint tiny-synthetic --real            # zero-shot depth on real photos
 
 Metrics are pooled over the whole split; under torchrun every rank evaluates a disjoint shard and the metric
 states are summed across ranks before `compute()`.
@@ -20,12 +22,13 @@ from tqdm.auto import tqdm
 
 from .baselines import TrivialModel
 from .cli import add_debug_flag, user_errors
-from .config import MQTConfig
+from .config import SYNTHETIC_WORLDS, MQTConfig
 from .data import MultiTaskDataset, as_numpy, load_split
 from .hub import from_pretrained, load_checkpoint
 from .metrics import delta_m, make_metrics
 from .precision import autocast, autocast_dtype
 from .tasks import DATASET_TASKS, TASKS
+from .zeroshot import evaluate_real, format_real
 
 
 def val_loader(cfg: MQTConfig, split: str = "val", num_images: int | None = None, rank: int = 0,
@@ -99,9 +102,14 @@ def _single_task_metrics(sources: list[str], args: argparse.Namespace) -> dict[s
     return out
 
 
+def _data_overrides(args: argparse.Namespace) -> dict[str, str]:
+    """The config fields that --data, --data-root and --world replace."""
+    keys = {"dataset": args.data, "data_root": args.data_root, "synthetic_world": args.world}
+    return {k: v for k, v in keys.items() if v}
+
+
 def _evaluate_checkpoint(model: nn.Module, args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    cfg = model.cfg.replace(**({"dataset": args.data} if args.data else {}),
-                            **({"data_root": args.data_root} if args.data_root else {}))
+    cfg = model.cfg.replace(**_data_overrides(args))
     loader = val_loader(cfg, args.split, args.num_images, batch_size=args.batch_size)
     return evaluate(model, loader, args.device, progress=not args.json)
 
@@ -113,6 +121,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         "(default: tiny-synthetic)")
     p.add_argument("--data", choices=list(DATASET_TASKS), help="dataset (default: the checkpoint's)")
     p.add_argument("--data-root", help="folder of NYUD_MT or PASCAL_MT")
+    p.add_argument("--world", choices=SYNTHETIC_WORLDS,
+                   help="synthetic world to evaluate on (default: the one the checkpoint was trained on)")
     p.add_argument("--split", default="val")
     p.add_argument("--num-images", type=int, help="evaluate on the first N images only")
     p.add_argument("--batch-size", type=int, default=8)
@@ -121,11 +131,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    help="single-task baselines (checkpoint folders or a JSON {task: metric}) for delta_m")
     p.add_argument("--trivial", action="store_true",
                    help="also score constant predictions (majority class, mean depth, mean normal, background)")
+    p.add_argument("--real", action="store_true",
+                   help="instead: zero-shot depth on the real photos with ground truth that installed packages ship "
+                        "(scale-invariant measures, against the prior 'higher in the image is farther')")
     p.add_argument("--json", action="store_true", help="print the results as JSON only")
     add_debug_flag(p)
     args = p.parse_args(argv)
     with user_errors(p.prog, args.debug):
-        return _report(from_pretrained(args.checkpoint, args.device), args)
+        model = from_pretrained(args.checkpoint, args.device)
+        return _real_report(model, args) if args.real else _report(model, args)
+
+
+def _real_report(model: nn.Module, args: argparse.Namespace) -> dict[str, Any]:
+    """`--real`: zeroshot.evaluate_real, printed as a table (or JSON)."""
+    report = {"checkpoint": model.card["path"], "preset": model.cfg.name, **evaluate_real(model)}
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        print()
+    else:
+        print(f"{report['checkpoint']} ({report['preset']}): zero-shot depth on real photos, "
+              f"{report['alignment']}, depth capped at {report['depth_cap']:g} m")
+        print(format_real(report))
+    return report
 
 
 def _report(model: nn.Module, args: argparse.Namespace) -> dict[str, Any]:
@@ -133,18 +160,22 @@ def _report(model: nn.Module, args: argparse.Namespace) -> dict[str, Any]:
     results = _evaluate_checkpoint(model, args)
     report: dict[str, Any] = {"checkpoint": model.card["path"], "preset": model.cfg.name,
                               "dataset": args.data or model.cfg.dataset, "split": args.split,
+                              "synthetic_world": args.world or model.cfg.synthetic_world,
                               "metrics": results, "headline": headline(results)}
     single = _single_task_metrics(args.single_task, args) if args.single_task else None
     if single is not None:
         report["single_task"] = single
         report["delta_m"] = delta_m(report["headline"], single, model.cfg.tasks)
     if args.trivial:
-        report["trivial"] = headline(_evaluate_checkpoint(trivial_model(model.cfg), args))
+        report["trivial"] = headline(_evaluate_checkpoint(trivial_model(model.cfg.replace(**_data_overrides(args))),
+                                                          args))
     if args.json:
         json.dump(report, sys.stdout, indent=2)
         print()
     else:
-        print(f"{report['checkpoint']} ({report['preset']}) on {report['dataset']} {args.split}")
+        rich = report["dataset"] == "synthetic" and report["synthetic_world"] != "classic"
+        world = f" ({report['synthetic_world']} world)" if rich else ""
+        print(f"{report['checkpoint']} ({report['preset']}) on {report['dataset']} {args.split}{world}")
         print(format_table(results, single_task=single, trivial=report.get("trivial")))
         if single is not None:
             print(f"delta_m vs single-task: {report['delta_m']:+.2f} %")

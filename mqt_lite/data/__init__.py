@@ -32,7 +32,7 @@ def load_dataset(name: str, split: str, root: str | Path | None = None, tasks: I
         root: the dataset folder (nyud, pascal; unused by synthetic).
         tasks: task columns to keep (default: all of the dataset's).
         kwargs: for synthetic, make_synthetic's (num_images defaults to MQTConfig's train_size for "train",
-            val_size otherwise; seed, size, cache_dir).
+            val_size otherwise; seed, size, cache_dir, world).
     """
     if name == "synthetic":
         default = MQTConfig.train_size if split == "train" else MQTConfig.val_size
@@ -58,6 +58,7 @@ def load_split(cfg: MQTConfig, split: str, num_images: int | None = None):
     `num_images` scenes), or the real dataset in `cfg.data_root` (its first `num_images` images)."""
     if cfg.dataset == "synthetic":
         default = cfg.train_size if split == "train" else cfg.val_size
-        return load_dataset("synthetic", split, num_images=num_images or default, size=cfg.image_size)
+        return load_dataset("synthetic", split, num_images=num_images or default, size=cfg.image_size,
+                            world=cfg.synthetic_world)
     ds = load_dataset(cfg.dataset, split, root=cfg.data_root or None)
     return ds.select(range(min(num_images, len(ds)))) if num_images else ds

@@ -29,15 +29,15 @@ from pathlib import Path
 import datasets
 import numpy as np
 
-from ..tasks import CLASS_NAMES
+from ..config import SYNTHETIC_WORLDS as WORLDS
 from ..viz import sample_grid
-from .schema import label_boundaries, png_bytes
+from .rich import RENDER_VERSION as RICH_VERSION
+from .rich import render_rich
+from .raycast import SEMSEG, SHAPES, Camera, Solid, scene_labels, trace, write_hit
+from .schema import png_bytes
 
 SPLITS = {"train": 0, "val": 1, "test": 2}
 RENDER_VERSION = 1  # bump when scenes change: cached datasets are keyed by it
-SEMSEG = {name: i for i, name in enumerate(CLASS_NAMES["synthetic"]["semseg"])}
-PARTS = {name: i for i, name in enumerate(CLASS_NAMES["synthetic"]["parts"])}
-SHAPES = ("box", "sphere", "cylinder", "cone")
 LABELS = ("semseg", "parts", "sal", "edge")  # uint8 maps
 TEXTURES = ("plain", "stripes", "checks", "noise")
 # camera and room (metres, degrees)
@@ -51,26 +51,19 @@ ROUND_RADIUS, ROUND_HALF_HEIGHT = (0.15, 0.5), (0.25, 0.7)  # cylinders and cone
 FLOAT_PROB, FLOAT_ABOVE_EYE = 0.25, (0.1, 0.8)  # floating objects hang above eye level: their bottoms show
 TEXTURE_FREQ = (4.0, 10.0)  # pattern periods across an object
 FIRST_OBJECT = 5  # instance ids: 0 floor, 1-4 walls, then the objects
-NEAR = 0.05  # objects closer than this to the camera plane are ray cast over the whole image
 # lighting
 AMBIENT, DIFFUSE, SHADOW_STRENGTH, SHADOW_SOFTNESS, SHADOW_RADIUS = 0.4, 0.6, 0.6, 0.5, 0.8
 LIGHT_ELEVATION = (35.0, 70.0)
-PART_COS = math.cos(math.radians(45.0))
 PLINTH_HEIGHT, PLINTH_SHADE = 0.12, 0.55  # darker band at the bottom of the walls
 FLOOR_TILE = (0.4, 1.0)
-EPS = 1e-4  # minimum ray distance of a hit (metres)
 PNG_COMPRESSION = 1  # zlib level of the stored PNGs: 1 is 2x faster than 6, files ~25% larger
 BUILD_CHUNK = 256  # scenes rendered before converting them to Arrow
 
 
 @dataclass
-class Obj:
-    """One object: shape, base position (x, y0, z), yaw, half size (x, y, z) and appearance."""
+class Obj(Solid):
+    """One object: a Solid (shape, base position (x, y0, z), yaw, half size (x, y, z)) and its appearance."""
 
-    shape: str
-    pos: np.ndarray
-    yaw: float
-    half: np.ndarray
     colours: tuple[np.ndarray, np.ndarray]
     texture: str
     freq: float
@@ -122,60 +115,6 @@ def _sample_object(rng: np.random.Generator, cam: np.ndarray, yaw: float, room: 
                axis / np.linalg.norm(axis))
 
 
-def _intersect(obj: Obj, o: np.ndarray, d: tuple) -> tuple[np.ndarray, tuple, tuple]:
-    """Entry distance t (inf = miss), local normal and local hit point of rays o + t d.
-
-    The ray components d = (dx, dy, dz) are arrays in the object's frame (base centre at the origin, y up).
-    """
-    dx, dy, dz = d
-    hx, hy, hz = (float(h) for h in obj.half)
-    ox, oy, oz = (float(c) for c in o)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        if obj.shape == "box":  # slabs
-            slabs = [((-h - c) / di, (h - c) / di) for h, c, di in ((hx, ox, dx), (hy, oy - hy, dy), (hz, oz, dz))]
-            near = [np.minimum(a, b) for a, b in slabs]
-            t_in = np.maximum(np.maximum(near[0], near[1]), near[2])
-            far = [np.maximum(a, b) for a, b in slabs]
-            t_out = np.minimum(np.minimum(far[0], far[1]), far[2])
-            t = np.where((t_in <= t_out) & (t_in > EPS), t_in, np.inf)
-            on_x = near[0] >= t_in
-            on_y = ~on_x & (near[1] >= t_in)
-            n = (np.where(on_x, -np.sign(dx), 0), np.where(on_y, -np.sign(dy), 0),
-                 np.where(on_x | on_y, 0, -np.sign(dz)))
-        elif obj.shape == "sphere":
-            cy = oy - hx  # origin relative to the centre
-            a, b = dx * dx + dy * dy + dz * dz, dx * ox + dy * cy + dz * oz
-            t = (-b - np.sqrt(b * b - a * (ox * ox + cy * cy + oz * oz - hx * hx))) / a
-            t = np.where(t > EPS, t, np.inf)  # nan (miss) compares False
-        else:  # cylinder / cone of radius hx, height 2 hy: lateral surface and caps, nearest valid hit
-            h, r = 2 * hy, hx
-            k2 = (r / h) ** 2 if obj.shape == "cone" else 0.0  # cone: x^2 + z^2 = k2 (h - y)^2, apex at y = h
-            a = dx * dx + dz * dz - k2 * dy * dy
-            b = ox * dx + oz * dz + k2 * (h - oy) * dy
-            c = ox * ox + oz * oz - (k2 * (h - oy) ** 2 if k2 else r * r)
-            root = np.sqrt(b * b - a * c)
-            t = np.full(dx.shape, np.inf, np.float32)
-            for tc in ((-b - root) / a, (-b + root) / a):  # both roots: the near one may hit the mirrored cone
-                y = oy + tc * dy
-                t = np.where((tc > EPS) & (y >= 0) & (y <= h) & (tc < t), tc, t)
-            cap = np.zeros(dx.shape, bool)
-            for y_cap in ((0.0, h) if k2 == 0 else (0.0,)):
-                tc = (y_cap - oy) / dy
-                px, pz = ox + tc * dx, oz + tc * dz
-                hit = (tc > EPS) & (px * px + pz * pz <= r * r) & (tc < t)
-                t, cap = np.where(hit, tc, t), cap | hit
-    tf = np.where(np.isfinite(t), t, 0)
-    p = (ox + tf * dx, oy + tf * dy, oz + tf * dz)
-    if obj.shape == "sphere":
-        n = (p[0] / hx, (p[1] - hx) / hx, p[2] / hx)
-    elif obj.shape != "box":
-        up = np.where(cap, np.where(p[1] > hy, 1.0, -1.0), k2 * (h - p[1]))  # gradient of the surface, halved
-        nx, nz = np.where(cap, 0, p[0]), np.where(cap, 0, p[2])
-        length = np.maximum(np.sqrt(nx * nx + up * up + nz * nz), 1e-12)
-        n = (nx / length, up / length, nz / length)
-    return t, n, p
-
-
 def _pattern(obj: Obj, p: tuple) -> np.ndarray:
     """Texture mix in [0, 1] at local points p: 0 is the object's first colour, 1 its second."""
     scale = obj.freq / (2 * float(obj.half.mean()) + 1.0)
@@ -190,30 +129,22 @@ def _pattern(obj: Obj, p: tuple) -> np.ndarray:
     return np.zeros_like(qx)
 
 
-def _screen_box(obj: Obj, cam: np.ndarray, rot: np.ndarray, f: float, H: int, W: int) -> tuple[slice, slice]:
-    """Rows and columns covering the object's bounding sphere (whole image when it is too close)."""
-    centre = obj.pos + np.array([0, obj.half[1], 0], np.float32)
-    radius = float(np.linalg.norm(obj.half))
-    x, y, z = rot @ (centre - cam)  # camera frame
-    if z - radius < NEAR:
-        return slice(0, H), slice(0, W)
-    z_lo, z_hi = z - radius, z + radius
-    span = lambda a: (min((a - radius) / z_lo, (a - radius) / z_hi), max((a + radius) / z_lo, (a + radius) / z_hi))
-    (u0, u1), (v0, v1) = span(x), span(y)
-    cols = slice(max(0, int(f * u0 + W / 2) - 1), min(W, int(math.ceil(f * u1 + W / 2)) + 1))
-    rows = slice(max(0, int(f * v0 + H / 2) - 1), min(H, int(math.ceil(f * v1 + H / 2)) + 1))
-    return rows, cols
-
-
-def render_scene(rng: np.random.Generator | int, size: int | tuple[int, int] = 128) -> dict[str, np.ndarray]:
+def render_scene(rng: np.random.Generator | int, size: int | tuple[int, int] = 128,
+                 world: str = "classic") -> dict[str, np.ndarray]:
     """Sample and render one scene.
 
     Args:
         rng: a numpy Generator or an integer seed.
         size: image side or (H, W).
+        world: "classic" (this module's world) or "rich" (domain-randomised rooms with real-photo textures:
+            data/rich.py, whose docstring gives its instance ids).
     Returns: the schema arrays (image, semseg, parts, sal, edge, depth, normals) plus `instance` (int16 (H, W):
         0 floor, 1-4 walls, FIRST_OBJECT + k object k).
     """
+    if world not in WORLDS:
+        raise ValueError(f"unknown synthetic world {world!r}; valid: {list(WORLDS)}")
+    if world == "rich":
+        return render_rich(rng, size)
     rng = np.random.default_rng(rng)
     H, W = (size, size) if isinstance(size, int) else size
     camera = _camera(rng, H, W)
@@ -229,20 +160,7 @@ def render_scene(rng: np.random.Generator | int, size: int | tuple[int, int] = 1
     for k, obj in enumerate(objects):
         _render_object(obj, FIRST_OBJECT + k, camera, (depth, normal, instance, mix, semseg))
     image = _shade(rng, camera, (depth, normal, instance, mix), objects, room_colours)
-    return _labels(image, semseg, instance, depth, normal, camera.rot)
-
-
-@dataclass
-class Camera:
-    """A pinhole camera: position, yaw, rotation (rows: its right, down and forward axes in world coordinates),
-    focal length in pixels and the world direction of every pixel's ray (3 arrays (H, W), unit forward component,
-    so the ray parameter IS z-depth)."""
-
-    pos: np.ndarray
-    yaw: float
-    rot: np.ndarray
-    f: float
-    dirs: tuple
+    return scene_labels(image, semseg, instance, depth, normal, camera.rot, instance >= FIRST_OBJECT)
 
 
 def _camera(rng: np.random.Generator, H: int, W: int) -> Camera:
@@ -265,22 +183,12 @@ def _render_object(obj: Obj, instance_id: int, camera: Camera, maps: tuple) -> N
     """Ray cast one object inside its screen box; where it is nearer than what is there, write its depth, world
     normal, instance id, texture mix and class into `maps` (depth, normal (3 arrays), instance, mix, semseg)."""
     depth, normal, instance, mix, semseg = maps
-    H, W = depth.shape
-    rows, cols = _screen_box(obj, camera.pos, camera.rot, camera.f, H, W)
-    c, s = math.cos(obj.yaw), math.sin(obj.yaw)  # world -> local: rotate by -yaw about y
-    to_local = lambda x, y, z: (c * x - s * z, y, s * x + c * z)
-    o_loc = to_local(*(camera.pos - obj.pos))
-    t, n, p = _intersect(obj, o_loc, to_local(*(a[rows, cols] for a in camera.dirs)))
-    hit = t < depth[rows, cols]
-    if not hit.any():
+    h = trace(obj, camera, depth)
+    if h is None:
         return
-    depth[rows, cols][hit] = t[hit]
-    normal[0][rows, cols][hit] = (c * n[0] + s * n[2])[hit]  # local -> world
-    normal[1][rows, cols][hit] = n[1][hit]
-    normal[2][rows, cols][hit] = (c * n[2] - s * n[0])[hit]
-    instance[rows, cols][hit] = instance_id
-    mix[rows, cols][hit] = _pattern(obj, tuple(q[hit] for q in p))
-    semseg[rows, cols][hit] = SEMSEG[obj.shape]
+    write_hit(h, instance_id, depth, normal, instance)
+    mix[h.rows, h.cols][h.hit] = _pattern(obj, tuple(q[h.hit] for q in h.p))
+    semseg[h.rows, h.cols][h.hit] = SEMSEG[obj.shape]
 
 
 def _shade(rng: np.random.Generator, camera: Camera, maps: tuple, objects: list[Obj],
@@ -297,22 +205,6 @@ def _shade(rng: np.random.Generator, camera: Camera, maps: tuple, objects: list[
     colours = np.concatenate(table, 1)  # (2, FIRST_OBJECT + len(objects), 3)
     albedo = colours[0][instance] + mix[..., None] * colours[1][instance]
     return np.clip(albedo * shade[..., None] * 255 + 0.5, 0, 255).astype(np.uint8)
-
-
-def _labels(image: np.ndarray, semseg: np.ndarray, instance: np.ndarray, depth: np.ndarray, normal: list,
-            rot: np.ndarray) -> dict[str, np.ndarray]:
-    """The schema arrays of a rendered scene: parts from the world normal's up component, saliency, boundaries,
-    normals turned into the camera frame (plus `instance`)."""
-    is_obj = instance >= FIRST_OBJECT
-    by_normal = np.array([PARTS["top"], PARTS["side"], PARTS["bottom"]], np.uint8)
-    parts = by_normal[(normal[1] <= PART_COS).view(np.uint8) + (normal[1] < -PART_COS).view(np.uint8)]
-    parts[~is_obj] = PARTS["background"]
-    normals_cam = np.stack([sum(rot[i, j] * normal[j] for j in range(3)) for i in range(3)])  # (3, H, W)
-    return {
-        "image": image, "semseg": semseg, "parts": parts, "sal": is_obj.astype(np.uint8),
-        "edge": label_boundaries(semseg, instance), "depth": depth, "normals": normals_cam.astype(np.float32),
-        "instance": instance,
-    }
 
 
 def _render_room(cam: np.ndarray, dirs: tuple, room: tuple, tile: float) -> tuple:
@@ -369,7 +261,7 @@ def _shadow(cam: np.ndarray, dirs: tuple, depth: np.ndarray, objects: list[Obj],
 
 
 def make_synthetic(num_images: int, seed: int = 0, size: int | tuple[int, int] = 128, split: str = "train",
-                   cache_dir: str | Path | None = None):
+                   cache_dir: str | Path | None = None, world: str = "classic"):
     """The synthetic world as a datasets.Dataset in the common schema (numpy format).
 
     Args:
@@ -380,14 +272,19 @@ def make_synthetic(num_images: int, seed: int = 0, size: int | tuple[int, int] =
         cache_dir: if given, reuse the dataset saved there by an earlier call with the same arguments (and
             save it there otherwise); the reloaded dataset is memory-mapped instead of held in RAM
             (about 280 kB per 128x128 scene, mostly the float normals).
+        world: "classic" or "rich" (see render_scene); image names of the rich world start "synthetic-rich-".
     """
     H, W = (size, size) if isinstance(size, int) else tuple(size)
     scene_rng(seed, split, 0)  # validates the split before any work
+    if world not in WORLDS:
+        raise ValueError(f"unknown synthetic world {world!r}; valid: {list(WORLDS)}")
+    prefix = "synthetic" if world == "classic" else f"synthetic-{world}"
+    version = RENDER_VERSION if world == "classic" else RICH_VERSION
     if num_images < 1:
         raise ValueError(f"num_images must be >= 1, got {num_images}")
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / f"synthetic-v{RENDER_VERSION}-seed{seed}-{split}-{H}x{W}-n{num_images}"
+        path = Path(cache_dir) / f"{prefix}-v{version}-seed{seed}-{split}-{H}x{W}-n{num_images}"
         if (path / "dataset_info.json").is_file():
             return datasets.load_from_disk(str(path)).with_format("numpy")
     features = datasets.Features({
@@ -399,10 +296,10 @@ def make_synthetic(num_images: int, seed: int = 0, size: int | tuple[int, int] =
     chunks = []  # render and convert a chunk at a time: the rendered arrays of all scenes need not fit in memory
     for start in range(0, num_images, BUILD_CHUNK):
         index = range(start, min(start + BUILD_CHUNK, num_images))
-        scenes = [render_scene(scene_rng(seed, split, i), (H, W)) for i in index]
+        scenes = [render_scene(scene_rng(seed, split, i), (H, W), world) for i in index]
         columns = {k: [png_bytes(s[k], PNG_COMPRESSION) for s in scenes] for k in ("image", *LABELS)}
         columns.update({k: [s[k] for s in scenes] for k in ("depth", "normals")})
-        columns["name"] = [f"synthetic-{seed}-{split}-{i:06d}" for i in index]
+        columns["name"] = [f"{prefix}-{seed}-{split}-{i:06d}" for i in index]
         chunks.append(datasets.Dataset.from_dict(columns, features=features))
     ds = datasets.concatenate_datasets(chunks)
     if path is not None:
@@ -415,14 +312,16 @@ def make_synthetic(num_images: int, seed: int = 0, size: int | tuple[int, int] =
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m mqt_lite.data.synthetic --figure docs/synthetic_world.png`: a grid of scenes and labels."""
+    """`python -m mqt_lite.data.synthetic --figure docs/synthetic_world.png [--world rich]`: a grid of scenes and
+    their labels."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--figure", required=True, help="output PNG path")
     parser.add_argument("--scenes", type=int, default=4)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--world", choices=WORLDS, default="classic")
     args = parser.parse_args(argv)
-    samples = [render_scene(scene_rng(args.seed, "val", i), args.size) for i in range(args.scenes)]
+    samples = [render_scene(scene_rng(args.seed, "val", i), args.size, args.world) for i in range(args.scenes)]
     fig = sample_grid(samples, "synthetic")
     Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.figure, dpi=100)
