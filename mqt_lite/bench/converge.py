@@ -2,7 +2,7 @@
 
 The ablation sweep (`bench ablation`) compares variants after 180 steps, far from convergence. This command
 trains single-task, multi-task and mqt (the `bench ablation` variants) on the same synthetic-world budget for
-`--iterations` steps (default 1200, 6.7x the sweep's), evaluating every `--eval-every` steps on `--val-size`
+`--iterations` steps (default 900, 5x the sweep's), evaluating every `--eval-every` steps on `--val-size`
 validation scenes (default 300: three times the sweep's, less evaluation noise), with several seeds. What it
 writes to `--out` (default mqt_lite/assets/results/converged.json, which ships with the package) after every
 evaluation of every run:
@@ -42,7 +42,7 @@ DEFAULT_OUT, DEFAULT_RUNS = str(results_path("converged")), "runs/converge"  # t
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--variants", default=",".join(CONVERGE_VARIANTS), help=f"comma-separated, of {list(VARIANTS)}")
-    p.add_argument("--iterations", type=int, default=1200)
+    p.add_argument("--iterations", type=int, default=900)
     p.add_argument("--eval-every", type=int, default=150)
     p.add_argument("--val-size", type=int, default=300)
     p.add_argument("--image-size", type=int, help="override the scene size (tests use a tiny one)")
