@@ -99,6 +99,10 @@ def test_converge_records_learning_curves_and_resumes_runs(tmp_path, capsys):
     # A run stopped half-way continues from its checkpoint: cut mqt@1 back to its step-2 state and run again.
     results["runs"]["mqt@1"]["done"] = False
     out.write_text(json.dumps(results))
+    bench([*CONVERGE, "--out", str(out), "--runs-dir", str(runs), "--report"])  # prints, trains nothing
+    printed = capsys.readouterr().out
+    assert "3 finished runs; unfinished: mqt@1 (step 4)" in printed and "---" not in printed
+    assert json.loads(out.read_text()) == results
     final = results["runs"]["mqt@1"]["curve"]
     bench([*CONVERGE, "--out", str(out), "--runs-dir", str(runs)])
     again = json.loads(out.read_text())

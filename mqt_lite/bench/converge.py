@@ -50,6 +50,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=DEFAULT_OUT)
     p.add_argument("--runs-dir", default=DEFAULT_RUNS, help="checkpoints of the runs (to resume them)")
     p.add_argument("--markdown", action="store_true", help="print the tables as markdown (the README's)")
+    p.add_argument("--report", action="store_true", help="print the tables of --out as they stand; train nothing")
 
 
 def budget_of(args: argparse.Namespace) -> dict[str, Any]:
@@ -146,6 +147,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"unknown variants {unknown}; valid: {list(VARIANTS)}")
     out, runs_dir = Path(args.out), Path(args.runs_dir)
     results: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
+    if args.report:
+        if not results:
+            raise SystemExit(f"{out} does not exist yet: run `python -m mqt_lite.bench converge` to make it")
+        return report(results, out, args.markdown)
     if results and results.get("budget") != json.loads(json.dumps(budget)):
         raise SystemExit(f"{out} holds runs with another budget ({results.get('budget')}); use another --out")
     tasks = list(get_config("tiny-synthetic").tasks)
@@ -180,11 +185,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             curve, seconds = train_run(name, seed, budget, runs_dir / key, on_eval=record)
             record(curve, seconds)
     save()
-    summary = results["summary"]
-    fmt = format_markdown if args.markdown else format_table
-    print(fmt(summary, tuple(tasks)))
+    return report(results, out, args.markdown)
+
+
+def report(results: dict[str, Any], out: Path, markdown: bool) -> dict[str, Any]:
+    """Print the finished runs' table and claims (and what is unfinished); returns the results without runs."""
+    runs = results["runs"]
+    unfinished = [f"{k} (step {r['curve'][-1]['step'] if r['curve'] else 0})" for k, r in runs.items() if not r["done"]]
+    print(f"{len(runs) - len(unfinished)} finished runs" + (f"; unfinished: {', '.join(unfinished)}" if unfinished
+                                                             else ""))
+    fmt = format_markdown if markdown else format_table
+    print(fmt(results["summary"], tuple(results["tasks"])))
     print("\nThe paper's claims at the last step, by delta_m differences on the same seed:\n")
-    print(format_claims(results["claims"], args.markdown))
-    total = sum(r["train_s"] for r in results["runs"].values())
+    print(format_claims(results["claims"], markdown))
+    total = sum(r["train_s"] for r in runs.values())
     print(f"\ntime (train + periodic evaluation, all runs in {out}): {total / 60:.1f} min; results: {out}")
     return {k: v for k, v in results.items() if k != "runs"}
