@@ -26,6 +26,7 @@ from .tasks import DATASET_TASKS, EDGE_POS_WEIGHT, TASKS
 HEADS = ("mqt", "multi-task", "single-task")
 SYNTHETIC_WORLDS = ("classic", "rich")  # mqt_lite.data.synthetic (flat-shaded solids) and data/rich.py
 SCALE_FUSIONS = ("gated", "add")  # how coarse scales return to the finest (mqt.py's docstring)
+QUERY_INITS = ("uniform", "trunc_normal")  # U(-1, 1) as the paper says; N(0, 0.02) truncated, as the official code
 OPTIMIZERS = ("sgd", "adamw")
 
 
@@ -60,6 +61,10 @@ class MQTConfig:
     cross_task_attention: bool = True  # eqs. (5)-(6) (Tab. IV a)
     shared_encoder_decoder: bool = True  # one encoder/decoder for all tasks (Tab. V)
     learn_queries: bool = False  # see module docstring
+    query_init: str = "uniform"  # the queries' initialisation, one of QUERY_INITS (mqt.py)
+    pixel_pos_scale: float = 1.0  # strength of the pixels' fixed sine encoding (the official head has none: 0)
+    decoder_layer_scale: float = 0.0  # 0: unit-gain residuals in the decoder; > 0: LayerScale gains from this value
+    head_lr_scale: float = 1.0  # the learning rate of everything but the backbone, as a multiple of lr
     # --- loss ---
     edge_pos_weight: float | None = None  # boundaries' balanced-BCE weight; None = the dataset's official one
     # --- recipe (Sec. IV-A) ---
@@ -107,6 +112,8 @@ class MQTConfig:
             raise ValueError(f"unknown head {self.head!r}; valid: {list(HEADS)}")
         if self.scale_fusion not in SCALE_FUSIONS:
             raise ValueError(f"unknown scale_fusion {self.scale_fusion!r}; valid: {list(SCALE_FUSIONS)}")
+        if self.query_init not in QUERY_INITS:
+            raise ValueError(f"unknown query_init {self.query_init!r}; valid: {list(QUERY_INITS)}")
         if self.synthetic_world not in SYNTHETIC_WORLDS:
             raise ValueError(f"unknown synthetic_world {self.synthetic_world!r}; valid: {list(SYNTHETIC_WORLDS)}")
         if self.optimizer not in OPTIMIZERS:
@@ -128,7 +135,8 @@ class MQTConfig:
         ranges = {  # field: (low, high, low inclusive)
             "lr": (0.0, math.inf, False), "mlp_ratio": (0.0, math.inf, False),
             "weight_decay": (0.0, math.inf, True), "grad_clip": (0.0, math.inf, True),
-            "poly_power": (0.0, math.inf, True), "momentum": (0.0, 1.0, True), "edge_pos_weight": (0.0, 1.0, False),
+            "poly_power": (0.0, math.inf, True), "pixel_pos_scale": (0.0, math.inf, True),
+            "decoder_layer_scale": (0.0, math.inf, True), "head_lr_scale": (0.0, math.inf, False), "momentum": (0.0, 1.0, True), "edge_pos_weight": (0.0, 1.0, False),
             "warmup_iters": (0, math.inf, True), "num_workers": (0, math.inf, True),
             "train_size": (1, math.inf, True), "val_size": (1, math.inf, True),
             "eval_every": (1, math.inf, True), "log_every": (1, math.inf, True), "checkpoint_every": (1, math.inf, True),
@@ -180,7 +188,7 @@ class MQTConfig:
         """Only the fields that change the model's parameters (used to check checkpoint compatibility)."""
         keys = ("dataset", "tasks", "backbone", "backbone_kwargs", "head", "dim", "num_heads", "mlp_ratio",
                 "num_queries", "depth", "num_scales", "scale_fusion", "query_learning", "cross_task_attention",
-                "shared_encoder_decoder", "learn_queries")
+                "shared_encoder_decoder", "learn_queries", "decoder_layer_scale")
         return {k: getattr(self, k) for k in keys}
 
 

@@ -36,6 +36,10 @@ Where this departs from the paper, and why (each is a config field or documented
   Pooling commutes with the linear map X_t = Linear_t(F), so the multi-scale tokens of F are made once and
   projected per task: the same numbers, without pooling and re-laying-out every task's map.
 - Pre-norm LayerNorms on the pixel features and queries where the equations leave them implicit.
+- Fields for the cheap experiments of README "Where the gap comes from" (defaults keep the design above):
+  `query_init="trunc_normal"` (with `learn_queries=True`: the official code's queries), `pixel_pos_scale`
+  (0: no pixel encoding, as the official head), `decoder_layer_scale` (LayerScale gains on the decoder's residual
+  branches instead of unit gain), and `head_lr_scale` (the head's learning rate, train.py).
 - The official decoder's extra pixel self-attention (O(N^2), not in the paper, and batch-mixing in that code)
   is not included.
 """
@@ -48,7 +52,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .attention import MLP, Attention, sine_position_encoding
-from .config import SCALE_FUSIONS, MQTConfig
+from .config import QUERY_INITS, SCALE_FUSIONS, MQTConfig
 
 QUERY_INIT_RANGE = 1.0  # queries ~ U(-1, 1): "uniformly initialized"
 POS_INIT_STD = 0.02
@@ -109,21 +113,28 @@ class CrossTaskQueryAttention(nn.Module):
 class DecoderBlock(nn.Module):
     """Shared decoder (Fig. 4 green box): every pixel attends to its task's queries, eqs. (7)-(8)."""
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float) -> None:
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, layer_scale: float = 0.0) -> None:
         super().__init__()
         self.norm_x = nn.LayerNorm(dim)
         self.norm_q = nn.LayerNorm(dim)
         self.attn = Attention(dim, num_heads)
         self.norm_mlp = nn.LayerNorm(dim)
         self.mlp = MLP(dim, mlp_ratio)
+        # LayerScale (layer_scale > 0): per-channel gains on both residual branches, so that at initialisation the
+        # block passes the pixels on nearly unchanged; 0 keeps the paper's unit-gain residuals.
+        self.gamma_attn = nn.Parameter(torch.full((dim,), layer_scale)) if layer_scale else None
+        self.gamma_mlp = nn.Parameter(torch.full((dim,), layer_scale)) if layer_scale else None
 
     def forward(self, x: Tensor, x_pos: Tensor, q: Tensor, q_pos: Tensor,
                 need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
         """x (B, N, C), q (B, M, C) -> x (B, N, C), weights (B, heads, N, M)."""
         q = self.norm_q(q)
         a, weights = self.attn(self.norm_x(x) + x_pos, q + q_pos, q, need_weights)
+        if self.gamma_attn is not None:
+            a = self.gamma_attn * a
         x = x + a  # (7)
-        x = x + self.mlp(self.norm_mlp(x))  # (8)
+        m = self.mlp(self.norm_mlp(x))
+        x = x + (m if self.gamma_mlp is None else self.gamma_mlp * m)  # (8)
         return x, weights
 
 
@@ -157,6 +168,9 @@ class MQTHead(nn.Module):
         query_learning: eqs. (3)-(4); cross_task_attention: eqs. (5)-(6) (Tab. IV a).
         shared_encoder_decoder: one encoder and decoder for all tasks, or one per task (Tab. V).
         learn_queries: train the queries Q_t (the official code) or keep them fixed (the paper).
+        query_init: the queries' initialisation, one of QUERY_INITS: U(-1, 1) or truncated N(0, 0.02).
+        pixel_pos_scale: multiplies the pixels' fixed sine encoding (0: none, as the official head).
+        decoder_layer_scale: 0 for unit-gain decoder residuals, > 0 for LayerScale gains starting there.
         scale_fusion: how coarse scales return to the finest, one of SCALE_FUSIONS (module docstring).
     """
 
@@ -166,12 +180,20 @@ class MQTHead(nn.Module):
                  query_learning: bool = MQTConfig.query_learning,
                  cross_task_attention: bool = MQTConfig.cross_task_attention,
                  shared_encoder_decoder: bool = MQTConfig.shared_encoder_decoder,
-                 learn_queries: bool = MQTConfig.learn_queries, scale_fusion: str = MQTConfig.scale_fusion) -> None:
+                 learn_queries: bool = MQTConfig.learn_queries, scale_fusion: str = MQTConfig.scale_fusion,
+                 query_init: str = MQTConfig.query_init, pixel_pos_scale: float = MQTConfig.pixel_pos_scale,
+                 decoder_layer_scale: float = MQTConfig.decoder_layer_scale) -> None:
         super().__init__()
-        self.tasks, self.num_scales = tuple(tasks), num_scales
+        self.tasks, self.num_scales, self.pixel_pos_scale = tuple(tasks), num_scales, pixel_pos_scale
         T, M, C = len(tasks), num_queries, dim
         self.task_proj = nn.ModuleList(nn.Linear(C, C) for _ in range(T))  # X_t = Linear_t(F)
-        queries = torch.empty(T, M, C).uniform_(-QUERY_INIT_RANGE, QUERY_INIT_RANGE)
+        if query_init not in QUERY_INITS:
+            raise ValueError(f"unknown query_init {query_init!r}; valid: {list(QUERY_INITS)}")
+        queries = torch.empty(T, M, C)
+        if query_init == "uniform":
+            queries.uniform_(-QUERY_INIT_RANGE, QUERY_INIT_RANGE)
+        else:
+            nn.init.trunc_normal_(queries, std=POS_INIT_STD)
         if learn_queries:
             self.queries = nn.Parameter(queries)
         else:
@@ -189,7 +211,8 @@ class MQTHead(nn.Module):
             nn.ModuleList(EncoderBlock(C, num_heads, mlp_ratio, query_learning) for _ in range(depth))
             for _ in range(groups))
         self.decoders = nn.ModuleList(
-            nn.ModuleList(DecoderBlock(C, num_heads, mlp_ratio) for _ in range(depth)) for _ in range(groups))
+            nn.ModuleList(DecoderBlock(C, num_heads, mlp_ratio, decoder_layer_scale) for _ in range(depth))
+            for _ in range(groups))
         self.ctqa = CrossTaskQueryAttention(C, num_heads, mlp_ratio) if cross_task_attention else None
 
     @classmethod
@@ -198,7 +221,8 @@ class MQTHead(nn.Module):
         return cls(cfg.tasks, cfg.dim, num_heads=cfg.num_heads, mlp_ratio=cfg.mlp_ratio, num_queries=cfg.num_queries,
                    depth=cfg.depth, num_scales=cfg.num_scales, query_learning=cfg.query_learning,
                    cross_task_attention=cfg.cross_task_attention, shared_encoder_decoder=cfg.shared_encoder_decoder,
-                   learn_queries=cfg.learn_queries, scale_fusion=cfg.scale_fusion)
+                   learn_queries=cfg.learn_queries, scale_fusion=cfg.scale_fusion, query_init=cfg.query_init,
+                   pixel_pos_scale=cfg.pixel_pos_scale, decoder_layer_scale=cfg.decoder_layer_scale)
 
     def forward(self, feat: Tensor, record: MQTAttention | None = None) -> dict[str, Tensor]:
         """F (B, C, h, w) -> {task: refined feature X_t (B, C, h, w)}; with `record`, every attention map goes there."""
@@ -232,6 +256,8 @@ class MQTHead(nn.Module):
             h, w = fs.shape[-2:]
             tokens.append(fs.flatten(2).transpose(1, 2))  # (B, h_s*w_s, C)
             p = sine_position_encoding(h, w, C, feat.device, feat.dtype)
+            if self.pixel_pos_scale != 1.0:
+                p = p * self.pixel_pos_scale
             pos.append(p + self.scale_embed[s] if self.scale_embed is not None else p)
             sizes.append((h, w))
         return torch.cat(tokens, 1), torch.cat(pos, 0)[None], sizes

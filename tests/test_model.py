@@ -88,6 +88,52 @@ def test_queries_fixed_by_default_and_learned_on_request():
     assert "mqt.queries" in dict(learned.named_parameters())
 
 
+def test_experiment_fields_change_only_what_they_name():
+    """The cheap experiments' fields (issue 12, item 5): each is off by default and does what its name says."""
+    torch.manual_seed(0)
+    base = build_model("tiny-synthetic", **SMALL).eval()
+    x = torch.randn(1, 3, 64, 64)
+    # decoder LayerScale: gains start at the given value, and at 0 gain the decoder passes the pixels through
+    ls = build_model("tiny-synthetic", **SMALL, decoder_layer_scale=1e-4).mqt
+    block = ls.decoders[0][0]
+    assert torch.equal(block.gamma_attn, torch.full((32,), 1e-4)) and base.mqt.decoders[0][0].gamma_attn is None
+    with torch.no_grad():
+        block.gamma_attn.zero_()
+        block.gamma_mlp.zero_()
+    px, pos, q = torch.randn(2, 20, 32), torch.randn(1, 20, 32), torch.randn(2, 4, 32)
+    assert torch.equal(block(px, pos, q, torch.zeros(1, 4, 32))[0], px)
+    # the pixels' sine encoding: scaled, and at 0 only the learned scale embedding is left
+    none = build_model("tiny-synthetic", **SMALL, pixel_pos_scale=0.0).mqt
+    _, p0, _ = none.tokens(torch.randn(1, 32, 8, 8))
+    assert torch.equal(p0[0, :64], none.scale_embed[0].expand(64, 32))
+    _, p1, _ = base.mqt.tokens(torch.randn(1, 32, 8, 8))
+    assert not torch.equal(p1[0, :64], base.mqt.scale_embed[0].expand(64, 32))
+    # queries: U(-1, 1) by default (std 1/sqrt(3)), the official truncated N(0, 0.02) on request
+    official = build_model("tiny-synthetic", **SMALL, learn_queries=True, query_init="trunc_normal").mqt
+    assert 0.015 < official.queries.std().item() < 0.025 and 0.5 < base.mqt.queries.std().item() < 0.65
+    assert "queries" in dict(official.named_parameters())
+    with torch.no_grad():  # all three still run end to end
+        for kw in ({"decoder_layer_scale": 1e-4}, {"pixel_pos_scale": 0.0}, {"query_init": "trunc_normal"}):
+            assert all(torch.isfinite(y).all() for y in build_model("tiny-synthetic", **SMALL, **kw)(x).values())
+
+
+@pytest.mark.parametrize("head", ["mqt", "single-task"])
+def test_head_lr_scale_puts_the_head_in_its_own_group(head):
+    from mqt_lite.train import make_optimizer
+
+    cfg = get_config("tiny-synthetic", **SMALL, head=head, head_lr_scale=0.3)
+    model = build_model(cfg)
+    opt, _ = make_optimizer(cfg, model)
+    backbone_group, head_group = opt.param_groups
+    assert head_group["initial_lr"] == pytest.approx(0.3 * backbone_group["initial_lr"])
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert backbone_group["params"] and all("backbone." in names[id(p)] for p in backbone_group["params"])
+    assert head_group["params"] and not any("backbone." in names[id(p)] for p in head_group["params"])
+    assert len(backbone_group["params"]) + len(head_group["params"]) == len(list(model.parameters()))
+    one, _ = make_optimizer(get_config("tiny-synthetic", **SMALL, head=head), model)
+    assert len(one.param_groups) == 1  # the default keeps one group (and the fused update)
+
+
 def test_single_task_baseline_is_one_network_per_task():
     st = build_model("tiny-synthetic", **SMALL, head="single-task")
     mt = build_model("tiny-synthetic", **SMALL, head="multi-task")
@@ -216,6 +262,10 @@ def test_eval_predictions_independent_of_other_images_in_batch():
     (dict(head="fancy"), "valid: \\['mqt'"),
     (dict(dataset="nyud", tasks=("parts",)), "valid for nyud"),
     (dict(dim=30, num_heads=4), "divisible"),
+    (dict(query_init="zeros"), "valid: \\['uniform'"),
+    (dict(pixel_pos_scale=-1.0), "pixel_pos_scale must be >= 0"),
+    (dict(decoder_layer_scale=-1e-4), "decoder_layer_scale must be >= 0"),
+    (dict(head_lr_scale=0.0), "head_lr_scale must be > 0"),
 ])
 def test_bad_configs_raise_value_error_naming_choices(bad, match):
     with pytest.raises(ValueError, match=match):
