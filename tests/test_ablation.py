@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from mqt_lite.bench.__main__ import main as bench
 from mqt_lite.bench.ablation import VARIANTS, claims, format_claims, format_markdown
 from mqt_lite.results import load_results
@@ -38,6 +40,23 @@ def test_ablation_sweep_writes_results_and_continues(tmp_path, capsys):
     assert "mqt@1" in again["runs"] and again["runs"]["mqt@0"] == kept
     printed = capsys.readouterr().out
     assert "--- mqt@1" in printed and "--- mqt@0" not in printed and "| `no-ql-ctqa` | 2 |" in printed
+
+
+def test_sweeps_run_apart_merge_into_one(tmp_path, capsys):
+    """Variants trained as separate processes (each its own --out) merge into one file; --report trains nothing."""
+    toy = [a for a in TOY if a not in ("--variants", "single-task,mqt,no-ql-ctqa")]
+    bench([*toy, "--variants", "single-task", "--out", str(tmp_path / "a.json")])
+    bench([*toy, "--variants", "mqt", "--out", str(tmp_path / "b.json")])
+    capsys.readouterr()
+    merged = tmp_path / "merged.json"
+    bench([*toy, "--out", str(merged), "--merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--report"])
+    results = json.loads(merged.read_text())
+    parts = {**json.loads((tmp_path / "a.json").read_text())["runs"], **json.loads((tmp_path / "b.json").read_text())["runs"]}
+    assert results["runs"] == parts and "--- " not in capsys.readouterr().out  # nothing trained
+    assert results["summary"]["mqt"]["delta_m"]["n"] == 2  # delta_m against the other file's single-task runs
+    other = [*toy[:toy.index("--iterations") + 1], "3", *toy[toy.index("--iterations") + 2:]]
+    with pytest.raises(SystemExit, match="another budget"):
+        bench([*other, "--out", str(tmp_path / "c.json"), "--merge", str(merged), "--report"])
 
 
 def test_readme_table_is_the_committed_results_file():

@@ -18,7 +18,8 @@ Every variant is the `tiny-synthetic` preset with config fields changed, trained
     head-lr-0.3       the head (everything but the backbone) at 0.3x the learning rate
 
 Results go to a JSON file after every finished (variant, seed) run, so an interrupted sweep keeps what it
-finished and continues where it stopped when run again with the same --out. At the end the command prints the
+finished and continues where it stopped when run again with the same --out. Variants can run as parallel
+processes, each with its own --out, and `--merge` their files into one; `--report` prints a file, training nothing. At the end the command prints the
 table (mean ± std over seeds, delta_m against single-task) and checks the paper's claims (CLAIMS) by per-seed
 delta_m differences; `--markdown` prints both as the README's tables.
 """
@@ -101,6 +102,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-size", type=int, help="override the number of validation scenes")
     p.add_argument("--train-size", type=int, help="override the number of training scenes")
     p.add_argument("--markdown", action="store_true", help="print the table as markdown (the README's table)")
+    p.add_argument("--merge", nargs="+", metavar="FILE", default=[],
+                   help="add the runs of other sweep files with the same budget (e.g. variants run as parallel "
+                        "processes, each with its own --out) to --out")
+    p.add_argument("--report", action="store_true", help="print the tables of --out as they stand; train nothing")
+
+
+def merge_runs(results: dict[str, Any], path: Path) -> None:
+    """Add the finished runs of another sweep file to `results` (runs already there are kept as they are)."""
+    if not path.is_file():
+        raise SystemExit(f"--merge: no sweep file {path}")
+    other = json.loads(path.read_text())
+    if other.get("budget") != json.loads(json.dumps(results["budget"])):  # (a file holds lists, not tuples)
+        raise SystemExit(f"--merge: {path} holds a sweep with another budget ({other.get('budget')}); "
+                         f"only sweeps with the same budget ({results['budget']}) can be merged")
+    for key, run in other.get("runs", {}).items():
+        results["runs"].setdefault(key, run)
 
 
 def summarise(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -229,7 +246,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     base = get_config("tiny-synthetic", **budget)
     results.update({"preset": "tiny-synthetic", "budget": budget, "tasks": list(base.tasks),
                     "runs": results.get("runs", {})})
-    for seed in seeds:
+    for other_path in args.merge:
+        merge_runs(results, Path(other_path))
+    for seed in [] if args.report else seeds:
         for name in names:
             key = f"{name}@{seed}"
             if key in results["runs"]:
