@@ -11,10 +11,15 @@ and the notebooks:
 - `cross_task_matrix(maps)` is the CTQA attention (eq. 5) pooled into a (T, T) task-to-task matrix.
 - `overlay`, `heatmap` and `matrix_image` draw them, on the package's one colour ramp (tasks.DEPTH_LUT, run from
   dark to bright: the depth maps' colours, far to near).
+- `cross_task_off(model)` and `restrict_cross_task(model, allowed)` are causal probes, context managers that change
+  the CTQA of a trained model at inference: off altogether (eqs. 5-6 skipped, the queries go from the encoder
+  straight to the decoder), or with task i's queries allowed to read task j's only where `allowed[i, j]`.
 With `depth > 1`, the maps shown are those of the last encoder and decoder block.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,3 +193,66 @@ def matrix_image(matrix: np.ndarray, labels: list[str] | tuple[str, ...]) -> Ima
             draw.text((x + MATRIX_CELL / 2, y + MATRIX_CELL / 2), f"{matrix[i, j]:.0%}", fill=text, font=font,
                       anchor="mm")
     return img
+
+
+def _mqt_head(model: torch.nn.Module) -> torch.nn.Module:
+    """The MQT head of a model (or of a DDP-wrapped one) that has cross-task query attention."""
+    head = getattr(getattr(model, "module", model), "mqt", None)
+    if head is None:
+        raise ValueError("the model has no MQT head (head='mqt'), so no cross-task query attention")
+    if head.ctqa is None:
+        raise ValueError("the model was built without cross-task query attention (cross_task_attention=False)")
+    return head
+
+
+@contextmanager
+def cross_task_off(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """Inside the block, the model runs without CTQA (eqs. 5-6): each task's queries go from the shared encoder
+    straight to the shared decoder, as in a model built with `cross_task_attention=False`, but with the trained
+    weights of everything else. The block is restored on exit, also after an error.
+
+        with cross_task_off(model):
+            results = evaluate(model, batches)
+    """
+    head = _mqt_head(model)
+    ctqa = head.ctqa
+    head.ctqa = None  # MQTHead.cross_task returns the queries unchanged when there is no CTQA block
+    try:
+        yield model
+    finally:
+        head.ctqa = ctqa
+
+
+@contextmanager
+def restrict_cross_task(model: torch.nn.Module, allowed: Any) -> Iterator[torch.nn.Module]:
+    """Inside the block, CTQA's attention (eq. 5) lets a query of task i read the queries of task j only where
+    `allowed[i, j]` (a (T, T) boolean array in the order of `model.cfg.tasks`); the other keys get weight 0 and
+    each row's softmax renormalises over the keys left. Everything else (the MLP of eq. 6, the residuals) runs as
+    trained. `allowed` all True is the model itself; the identity lets every task read only its own queries (no
+    cross-task exchange); a column j of False except its diagonal hides task j's queries from the other tasks.
+    """
+    head = _mqt_head(model)
+    T, M = head.queries.shape[:2]
+    allowed = np.asarray(allowed, dtype=bool)
+    if allowed.shape != (T, T):
+        raise ValueError(f"allowed must be ({T}, {T}) for the tasks {head.tasks}, got {allowed.shape}")
+    if not allowed.any(1).all():
+        raise ValueError("every task must be allowed to read some task's queries (a row of allowed is all False)")
+    attn = head.ctqa.attn
+    device = head.queries.device
+    keep = torch.from_numpy(np.kron(allowed, np.ones((M, M), bool))).to(device)  # (T*M, T*M), query rows
+
+    def masked(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+               need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        B, Nq, C = query.shape
+        q, k, v = attn._split(attn.q(query)), attn._split(attn.k(key)), attn._split(attn.v(value))
+        logits = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5  # (B, heads, T*M, T*M), eq. (1)
+        weights = logits.masked_fill(~keep, float("-inf")).softmax(dim=-1)
+        out = (weights @ v).transpose(1, 2).reshape(B, Nq, C)
+        return attn.proj(out), weights if need_weights else None
+
+    attn.forward = masked  # an instance attribute shadows Attention.forward until it is deleted
+    try:
+        yield model
+    finally:
+        del attn.forward

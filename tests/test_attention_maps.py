@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from mqt_lite import attention_maps as am
@@ -112,3 +113,72 @@ def test_heatmap_overlay_and_matrix_image():
     picture = am.matrix_image(np.array([[0.9, 0.1], [0.3, 0.7]]), ["semseg", "depth"])
     assert isinstance(picture, Image.Image)
     assert picture.width > 2 * am.MATRIX_CELL and picture.height > 2 * am.MATRIX_CELL
+
+
+def _head_by_hand(model, x, ctqa):
+    """The model's outputs with `ctqa` (queries list -> queries list) in place of CTQA, eqs. (5)-(6)."""
+    head = model.mqt
+    tokens, x_pos, sizes = head.tokens(model.backbone(x))  # x: a multiple of the model's size divisor
+    pixels, queries = head.encode(tokens, x_pos)
+    feats = head.decode(pixels, x_pos, ctqa(queries), sizes)
+    return {t: F.interpolate(model.heads[t](feats[t]), size=x.shape[-2:], mode="bilinear", align_corners=False)
+            for t in model.cfg.tasks}
+
+
+@torch.no_grad()
+def test_cross_task_off_skips_ctqa_and_restores_it(model):
+    x = torch.randn(2, 3, 64, 64)
+    before = model(x)
+    with am.cross_task_off(model):
+        off = model(x)
+        _, attention = model.forward_with_attention(x)
+        assert attention.cross_task is None
+    expected = _head_by_hand(model, x, lambda queries: queries)
+    for task in model.cfg.tasks:
+        torch.testing.assert_close(off[task], expected[task])
+        assert not torch.allclose(off[task], before[task], atol=1e-4)  # CTQA did something
+        torch.testing.assert_close(model(x)[task], before[task])  # restored
+
+
+@torch.no_grad()
+def test_restrict_cross_task_masks_whole_task_blocks(model):
+    x = torch.randn(2, 3, 64, 64)
+    T, M = len(model.cfg.tasks), model.cfg.num_queries
+    before = model(x)
+    with am.restrict_cross_task(model, np.ones((T, T), bool)):  # nothing hidden: the model itself
+        same = model(x)
+    with am.restrict_cross_task(model, np.eye(T, dtype=bool)):  # each task reads only its own queries
+        own = model(x)
+        _, attention = model.forward_with_attention(x)
+    alone = _head_by_hand(model, x, lambda queries: [model.mqt.ctqa([q])[0][0] for q in queries])
+    hide = np.ones((T, T), bool)
+    hide[:, 1] = False
+    hide[1, 1] = True  # task 1's queries hidden from the other tasks
+    with am.restrict_cross_task(model, hide):
+        hidden = model(x)
+    for t, task in enumerate(model.cfg.tasks):
+        torch.testing.assert_close(same[task], before[task], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(own[task], alone[task], atol=1e-5, rtol=1e-4)  # = CTQA over one task alone
+        if t == 1:  # the hidden task reads as before
+            torch.testing.assert_close(hidden[task], before[task], atol=1e-5, rtol=1e-4)
+        else:
+            assert not torch.allclose(hidden[task], before[task], atol=1e-5)
+    blocks = attention.cross_task.reshape(2, -1, T, M, T, M)
+    assert blocks[:, :, 0, :, 1:].abs().max() == 0 and blocks[:, :, 0, :, 0].sum(-1).allclose(torch.tensor(1.0))
+    assert "forward" not in vars(model.mqt.ctqa.attn)  # the mask is gone after the block
+    torch.testing.assert_close(model(x)[model.cfg.tasks[0]], before[model.cfg.tasks[0]])
+
+
+def test_probes_reject_bad_arguments(model):
+    with pytest.raises(ValueError, match="allowed must be"):
+        with am.restrict_cross_task(model, np.ones((2, 2), bool)):
+            pass
+    with pytest.raises(ValueError, match="all False"):
+        with am.restrict_cross_task(model, np.zeros((3, 3), bool)):
+            pass
+    with pytest.raises(ValueError, match="without cross-task"):
+        with am.cross_task_off(build_model("tiny-synthetic", tasks=("semseg", "depth"), cross_task_attention=False)):
+            pass
+    with pytest.raises(ValueError, match="no MQT head"):
+        with am.cross_task_off(build_model("tiny-synthetic", head="multi-task")):
+            pass
