@@ -5,8 +5,9 @@ after a plain `pip install` (in Colab, say) as well as in a clone of the reposit
     sweep = load_results("ablation")          # the JSON as a dict, or None when that file is not shipped
 
 The files are written by the benchmarks, whose default `--out` is this folder:
-    ablation.json        `python -m mqt_lite.bench ablation`          (first design: 12 variants x 3 seeds)
-    ablation-v2.json     `... ablation --variants ... --out .../ablation-v2.json` (current design, 5 variants)
+    ablation.json        `python -m mqt_lite.bench ablation`          (the current design: every variant x 3 seeds)
+    ablation-v1.json     the same sweep on the first design (coarse scale at unit gain, the first losses), kept
+                         because the README explains the design changes with it; no command rewrites it
     ablation-quick.json  `python -m mqt_lite.bench ablation --quick`
     converged.json       `python -m mqt_lite.bench converge`          (learning curves to convergence)
 """

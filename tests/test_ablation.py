@@ -59,14 +59,17 @@ def test_sweeps_run_apart_merge_into_one(tmp_path, capsys):
         bench([*other, "--out", str(tmp_path / "c.json"), "--merge", str(merged), "--report"])
 
 
-def test_readme_table_is_the_committed_results_file():
-    """Every number in the README's ablation table comes from the shipped ablation.json (format_markdown of it)."""
-    results = load_results("ablation")
+@pytest.mark.parametrize("name", ["ablation", "ablation-v1"])
+def test_readme_table_is_the_committed_results_file(name):
+    """Every number in the README's ablation tables comes from the shipped sweeps (format_markdown of them): the
+    current design's ablation.json and the first design's ablation-v1.json."""
+    results = load_results(name)
     assert all(len(r["seeds"]) >= 3 for r in results["summary"].values()), "the committed sweep has >= 3 seeds"
     assert set(results["summary"]) <= set(VARIANTS)  # a sweep from before a variant was added lacks it
     readme = (ROOT / "README.md").read_text()
     for table in (format_markdown(results["summary"], tuple(results["tasks"])), format_claims(results["claims"], True)):
-        assert table in readme, "README table is stale: paste `python -m mqt_lite.bench ablation --markdown` into it"
+        assert table in readme, (f"README table of {name}.json is stale: paste `python -m mqt_lite.bench ablation "
+                                 f"--out mqt_lite/assets/results/{name}.json --report --markdown` into it")
 
 
 def test_claims_verdicts_from_hand_made_runs():
@@ -143,3 +146,14 @@ def test_converge_curves_average_delta_m_over_seeds_per_step():
     assert [p["step"] for p in out] == [10, 20]
     assert abs(out[0]["delta_m"]["mean"]) < 1e-9 and abs(out[1]["delta_m"]["mean"] - 5.0) < 1e-9
     assert out[1]["semseg"]["mean"] == 63.0 and out[1]["delta_m"]["n"] == 2
+
+
+def test_readme_converged_tables_are_the_committed_results_file():
+    """The README's verdict on the central claim is the shipped converged.json: >= 3 seeds, >= 5x the sweep's steps."""
+    results = load_results("converged")
+    assert results["budget"]["iterations"] >= 5 * 180
+    assert all(len(r["seeds"]) >= 3 for r in results["summary"].values())
+    assert {"single-task", "multi-task", "mqt"} <= set(results["summary"])
+    readme = (ROOT / "README.md").read_text()
+    for table in (format_markdown(results["summary"], tuple(results["tasks"])), format_claims(results["claims"], True)):
+        assert table in readme, "README table is stale: paste `python -m mqt_lite.bench converge --report --markdown`"
