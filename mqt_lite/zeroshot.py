@@ -13,20 +13,25 @@ The prior scored the same way is "higher in the image is farther": inverse depth
 level camera sees of a flat floor), so after the alignment it is the best floor-plane fit of the truth. Ground
 truth: data/real.py (every real image with dense ground truth that an installed package ships); predictions are
 made at the model's input size by `model.predict` and upsampled to the photo's size.
+
+`photo_figure` (`evaluate --real --figure FILE`) draws every task the model predicts on the free-licence photos of
+data/real.py (no ground truth: what it shows is judged by eye).
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.stats import rankdata
 
-from .data.real import REAL_IMAGES, load_real
+from .data.real import PHOTOS, REAL_IMAGES, load_photo, load_real
 
 DEPTH_CAP = 10.0  # metres: aligned depth is capped here (MiDaS uses 10 m on its indoor sets)
 MIN_DEPTH = 1e-3  # metres: predicted depth is clamped here before inverting it
 DELTA = 1.25
 PREDICTORS = ("model", "row_prior")
+FIGURE_DPI = 80  # docs/real_photos.png: about 1 MB at 5 photos x 7 panels
 
 
 def spearman(pred: np.ndarray, target: np.ndarray) -> float:
@@ -104,3 +109,19 @@ def format_real(report: dict[str, Any]) -> str:
             lines.append(f"{name:12s} {p:10s} {s['spearman']:9.4f} {s['absrel']:8.4f} {s['rmse']:8.4f} "
                          f"{s['delta1']:8.4f}")
     return "\n".join(lines)
+
+
+def photo_figure(model: Any, path: str | Path | None = None, names: tuple[str, ...] | None = None):
+    """The model's predictions of every task on real photos (data/real.py's PHOTOS, or `names` of them), one photo a
+    row; saved as a PNG at `path` when given. Needs matplotlib. Returns the Figure."""
+    from .viz import prediction_grid
+
+    names = tuple(names or PHOTOS)
+    photos = [load_photo(n) for n in names]
+    fig = prediction_grid(photos, [model.predict(p) for p in photos], names, model.cfg.dataset, model.cfg.tasks,
+                          title=f"{model.cfg.name} on real photos (no ground truth; scikit-image's CC0 / public-domain "
+                                "samples)")
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=FIGURE_DPI)
+    return fig
