@@ -40,7 +40,8 @@ DATASETS = {"synthetic": "the synthetic world of mqt_lite.data.make_synthetic", 
 RICH_WORLD = "the rich synthetic world of mqt_lite.data.rich (domain randomisation for real photos)"
 METRIC_DECIMALS = 4
 EVALUATE = "python -m mqt_lite.evaluate --checkpoint"
-REAL_MEASURES = (("spearman", "Spearman ↑"), ("absrel", "AbsRel ↓"), ("rmse", "RMSE m ↓"), ("delta1", "δ<1.25 ↑"))
+REAL_MEASURES = (("spearman", "Spearman ↑"), ("absrel", "AbsRel ↓"), ("rmse", "RMSE m ↓"), ("delta1", "δ<1.25 ↑"),
+                 ("vs_prior", "Spearman with the row prior"))
 
 
 def save_pretrained(model: nn.Module, directory: str | os.PathLike, *, name: str | None = None,
@@ -188,7 +189,8 @@ def _evaluations_text(card: dict[str, Any], load: str) -> str:
         head = "| image | predictor | " + " | ".join(h for _, h in REAL_MEASURES) + " |"
         lines = ["## Real photos: zero-shot depth", "",
                  "Depth ranked (Spearman) and, after a least-squares scale and shift of inverse depth (the MiDaS "
-                 "protocol), its errors; the row prior is \"higher in the image is farther\" scored the same way.", "",
+                 "protocol), its errors; the row prior is \"higher in the image is farther\" scored the same way. The "
+                 "last column says how much of a ranking is that prior's (1: all of it).", "",
                  head, "|---|---|" + "---|" * len(REAL_MEASURES)]
         this = sorted(real, key=lambda r: r["preset"] != preset)  # this model first
         for image in this[0]["images"]:
@@ -197,8 +199,8 @@ def _evaluations_text(card: dict[str, Any], load: str) -> str:
             for label, r, who in rows:
                 scores = r["images"].get(image, {}).get(who)
                 if scores:
-                    lines.append(f"| {image} | {label} | " + " | ".join(f"{scores[k]:.4f}" for k, _ in REAL_MEASURES)
-                                 + " |")
+                    lines.append(f"| {image} | {label} | " + " | ".join(
+                        f"{scores[k]:.4f}" if k in scores else "-" for k, _ in REAL_MEASURES) + " |")
         lines += ["", "Printed by " + ", ".join(f"`{evaluation_command(r, preset, load)}`" for r in this) + "."]
         out.append("\n".join(lines))
     if synthetic:

@@ -83,6 +83,7 @@ def test_evaluate_real_on_the_bundled_model(capsys):
     assert prior["spearman"] == pytest.approx(0.6657, abs=1e-4)  # depends on the ground truth only
     model = report["images"]["motorcycle"]["model"]
     assert -1 <= model["spearman"] <= 1 and model["absrel"] > 0 and model["pixels"] == prior["pixels"]
+    assert -1 <= model["vs_prior"] <= 1 and prior["vs_prior"] == 1 and "vs prior" in out
     assert report["sources"]["motorcycle"]["licence"]
 
 
