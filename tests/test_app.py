@@ -238,6 +238,18 @@ def test_default_demo_uses_the_bundled_model(scene, monkeypatch):
     assert status.startswith(demo.OK_MARK) and len(maps) == len(TASKS)
 
 
+def test_the_app_serves_the_bundled_tiny_rich_model(monkeypatch):
+    served = {}
+    monkeypatch.setattr(app, "build_demo", lambda model: served.setdefault("model", model) and app.gr.Blocks())
+    monkeypatch.setattr(app, "launch", lambda *a, **kw: "http://x/")
+    monkeypatch.setattr(app.gr.Blocks, "block_thread", lambda self: None)
+    app.main(["--checkpoint", "tiny-rich"])
+    rich = served["model"]
+    assert rich.cfg.name == "tiny-rich" and rich.cfg.synthetic_world == "rich"
+    card = demo.model_card(rich)
+    assert "rich synthetic world" in card and "**Real photos** (motorcycle; zero-shot depth): Spearman" in card
+
+
 def _examples(page) -> dict[str, tuple[list[str], list[str]]]:
     """The page's example galleries: label -> (file paths, example labels)."""
     return {b.label: ([sample[0]["path"] for sample in b.samples], b.sample_labels)

@@ -216,7 +216,7 @@ def test_the_card_command_stores_evaluate_reports_and_shows_them(tmp_path):
     assert all("checkpoint" not in r for r in card["evaluations"])  # no machine's path is stored
     readme = (folder / hub.README).read_text()
     assert readme == hub.model_card(card, None)
-    assert "| motorcycle | tiny-synthetic (this model) | 0.5678 | 0.2000 | 0.7000 | 0.6000 |" in readme
+    assert "| motorcycle | tiny-synthetic (this model) | 0.5678 | 0.2000 | 0.7000 | 0.6000 | - |" in readme
     assert "| motorcycle | row prior | 0.6657 |" in readme and "0.1234" not in readme
     assert "| Semantic segmentation | mIoU ↑ | 12.35 | 45.68 |" in readme  # this model first, then the other
     assert "| Depth | rmse ↓ | 1.23 | 0.988 |" in readme
@@ -224,3 +224,42 @@ def test_the_card_command_stores_evaluate_reports_and_shows_them(tmp_path):
     assert "`python -m mqt_lite.evaluate --checkpoint other --world classic`" in readme
     card["limitations"] = ["It does this.", "Not that."]
     assert "## What it gets right and wrong\n\n- It does this.\n- Not that.\n" in hub.model_card(card)
+
+
+def test_the_committed_card_of_tiny_rich_is_the_generated_one_from_its_stored_evaluations():
+    """Regenerate with `python -m mqt_lite card mqt_lite/assets/tiny-rich --evaluation REPORT.json ...` (README)."""
+    folder = pretrained_path("tiny-rich")
+    card = read_card(folder)
+    readme = (folder / hub.README).read_text()
+    assert readme == hub.model_card(card, "tiny-rich"), "stale card: run `python -m mqt_lite card mqt_lite/assets/tiny-rich`"
+    stored = {hub.evaluation_key(r): r for r in card["evaluations"]}
+    assert set(stored) == {("tiny-rich", "real"), ("tiny-rich", "synthetic-rich"), ("tiny-rich", "synthetic-classic"),
+                           ("tiny-synthetic", "real"), ("tiny-synthetic", "synthetic-classic")}
+    # the rich-world evaluation is the one training recorded (same 100 validation scenes)
+    for t, v in card["metrics"].items():
+        assert stored["tiny-rich", "synthetic-rich"]["headline"][t] == pytest.approx(v, rel=1e-6), t
+    # tiny-synthetic's stored classic numbers are those of its own card
+    for t, v in read_card(pretrained_path("tiny-synthetic"))["metrics"].items():
+        assert stored["tiny-synthetic", "synthetic-classic"]["headline"][t] == pytest.approx(v, rel=1e-6), t
+    for (preset, _), report in stored.items():
+        if "images" in report:
+            scores = report["images"]["motorcycle"]["model"]
+            assert f"| motorcycle | {preset}{' (this model)' if preset == 'tiny-rich' else ''} | " \
+                   f"{scores['spearman']:.4f} | {scores['absrel']:.4f} | {scores['rmse']:.4f} | " \
+                   f"{scores['delta1']:.4f} | {scores['vs_prior']:.4f} |" in readme
+        else:
+            assert all(sharing._two_places(v) in readme for v in report["headline"].values())
+        assert hub.evaluation_command(report, "tiny-rich", "tiny-rich") in readme
+
+
+@pytest.mark.parametrize("name", ["tiny-rich", "tiny-synthetic"])
+def test_evaluate_real_reproduces_the_stored_real_photo_numbers(name, capsys):
+    from mqt_lite.evaluate import main as evaluate_main
+
+    stored = next(r for r in read_card(pretrained_path("tiny-rich"))["evaluations"]
+                  if hub.evaluation_key(r) == (name, "real"))
+    report = evaluate_main(["--checkpoint", name, "--real", "--json"])
+    capsys.readouterr()
+    for predictor in ("model", "row_prior"):
+        for k in ("spearman", "absrel", "rmse", "delta1", "vs_prior"):  # equal up to other machines' float rounding
+            assert report["mean"][predictor][k] == pytest.approx(stored["mean"][predictor][k], rel=1e-4, abs=1e-6)
