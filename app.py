@@ -6,9 +6,10 @@ task says how its maps are shown (`Task.spec.display_format`, `Task.legend`, `Ta
 `python app.py --help` lists the options.
 
 Endpoint for `gradio_client`: `/predict`, one image in; out, every task's colourised map (in the model's task
-order; PNG for label maps, WebP for the others) and a status message in Markdown. The examples and "New random
-scene" are synthetic scenes whose seed is stored in the PNG, so their ground truth is rendered again and shown
-beside the prediction, with per-image metrics.
+order; PNG for label maps, WebP for the others) and a status message in Markdown. The synthetic examples and "New
+random scene" are scenes of the model's synthetic world whose seed is stored in the PNG, so their ground truth is
+rendered again and shown beside the prediction, with per-image metrics. The real-photo examples are scikit-image's
+CC0 / public-domain photos (`mqt_lite.data.real.PHOTOS`): predictions only, there is no ground truth.
 """
 import os
 
@@ -24,7 +25,9 @@ import torch
 
 from mqt_lite import TASKS, from_pretrained
 from mqt_lite.attention_maps import STAGES
-from mqt_lite.demo import CONCURRENCY, QUEUE_SIZE, TRAINED_ON, DemoApp, configure_threads, model_card, save_scene
+from mqt_lite.data.real import PHOTOS
+from mqt_lite.demo import (CONCURRENCY, DEFAULT_MODEL, QUEUE_SIZE, DemoApp, configure_threads, model_card, save_photo,
+                           save_scene, trained_on)
 
 EXAMPLE_SEEDS = (3, 11, 42)
 MAX_UPLOAD = "20mb"  # larger uploads are refused by the server before they are stored
@@ -87,21 +90,24 @@ def _prediction_grid(app: DemoApp) -> tuple[list[gr.Image], list[gr.Image]]:
 
 
 def build_demo(model: torch.nn.Module | None = None, queue_size: int = QUEUE_SIZE) -> gr.Blocks:
-    """The Gradio app for `model` (default: the bundled tiny-synthetic model), at most `queue_size` waiting."""
-    model = from_pretrained("tiny-synthetic") if model is None else model
+    """The Gradio app for `model` (default: the bundled DEFAULT_MODEL), at most `queue_size` waiting."""
+    model = from_pretrained(DEFAULT_MODEL) if model is None else model
     app = DemoApp(model)
     with gr.Blocks(title="MQTransformer demo", fill_width=True, delete_cache=CACHE_SWEEP) as demo:
         gr.Markdown(f"# MQTransformer: multi-task dense prediction with task queries\n"
-                    f"Model `{model.cfg.name}`, trained on {TRAINED_ON.get(model.cfg.dataset, model.cfg.dataset)}.")
+                    f"Model `{model.cfg.name}`, trained on {trained_on(model.cfg)}.")
         state, attention_open = gr.State(None), gr.State(False)
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
                 image = local_only(gr.Image(label="Input image", type="filepath", image_mode=None, height=320,
                                             sources=["upload", "webcam", "clipboard"], elem_id="input-image"))
                 scene_btn = gr.Button("New random scene", variant="primary")
-                gr.Examples([str(save_scene(app.scene_dir, s)) for s in EXAMPLE_SEEDS], inputs=image,
+                gr.Examples([str(save_scene(app.scene_dir, s, world=app.world)) for s in EXAMPLE_SEEDS], inputs=image,
                             label="Synthetic scenes (with ground truth)",
                             example_labels=[f"scene {s}" for s in EXAMPLE_SEEDS])
+                gr.Examples([str(save_photo(app.scene_dir, n)) for n in PHOTOS], inputs=image,
+                            label="Real photos (scikit-image, CC0 / public domain; no ground truth)",
+                            example_labels=list(PHOTOS))
                 status = gr.Markdown("Upload an image, or press 'New random scene'.", elem_id="status")
             with gr.Column(scale=3):
                 with gr.Tabs():
@@ -166,8 +172,10 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, sh
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and serve the demo."""
     p = argparse.ArgumentParser(description="MQTransformer demo: live multi-task predictions and attention maps.")
-    p.add_argument("--checkpoint", default="tiny-synthetic",
-                   help="a checkpoint folder, a bundled model name or a Hugging Face Hub id user/repo")
+    p.add_argument("--checkpoint", default=DEFAULT_MODEL,
+                   help="a checkpoint folder, a bundled model name (tiny-rich: trained for real photos; "
+                        "tiny-synthetic: the classic world only) or a Hugging Face Hub id user/repo "
+                        f"(default: {DEFAULT_MODEL})")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 to serve the network)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link")

@@ -29,6 +29,7 @@ from PIL import Image, PngImagePlugin, UnidentifiedImageError
 from . import attention_maps as am
 from . import imageio
 from .data import render_scene
+from .data.real import load_photo
 from .metrics import make_metrics
 from .tasks import TASKS
 
@@ -40,6 +41,8 @@ SMALL_SIDE = 16  # below this the demo says predictions will be coarse
 SCENE_SIZE = 256  # side of the synthetic scenes made by "New random scene" and the examples
 MAX_SEED = 2 ** 31 - 1
 SEED_KEY = "mqt_lite_scene_seed"  # PNG text chunk holding a synthetic scene's seed
+WORLD_KEY = "mqt_lite_scene_world"  # and the synthetic world it was rendered in (absent: classic)
+DEFAULT_MODEL = "tiny-synthetic"  # what `python app.py` serves; not tiny-rich, no better on real photos (README)
 CONCURRENCY = 2  # requests served at once per event (the model in eval mode is thread-safe for forward)
 QUEUE_SIZE = 8  # requests waiting beyond these; more are answered "queue is full, try again" (HTTP 503)
 RESULT_CACHE_BYTES = 256 * 2 ** 20  # the last results kept for the ground-truth and attention views
@@ -47,10 +50,20 @@ OK_MARK, WARN_MARK = "✓", "⚠"  # plain symbols: they render without an emoji
 TRAINED_ON = {
     "synthetic": "the **synthetic world** of `mqt_lite.data.synthetic` (procedural rooms with boxes, spheres, "
                  "cylinders and cones). It has never seen a real photo: expect nonsense on camera images",
+    "synthetic-rich": "the **rich synthetic world** of `mqt_lite.data.rich` (furnished rooms textured with real "
+                      "photographs, random cameras, lamps and camera noise), made for zero-shot transfer. It has "
+                      "never seen a labelled real photo: on photos its maps are a guess (the model card says how good)",
     "nyud": "**NYUD-v2** (real indoor photos, 40 classes)",
     "pascal": "**PASCAL-Context** (real photos, 21 classes and human parts)",
 }
 BETTER = {True: "lower", False: "higher"}  # by Task.lower_is_better
+
+
+def trained_on(cfg: Any) -> str:
+    """Markdown: what a model of this config was trained on (TRAINED_ON by dataset, and synthetic world)."""
+    world = getattr(cfg, "synthetic_world", "classic")
+    key = f"{cfg.dataset}-{world}" if cfg.dataset == "synthetic" and world != "classic" else cfg.dataset
+    return TRAINED_ON.get(key, TRAINED_ON.get(cfg.dataset, cfg.dataset))
 
 
 class InputError(ValueError):
@@ -64,6 +77,7 @@ class Loaded:
     rgb: np.ndarray  # (H, W, 3) uint8
     notes: list[str] = field(default_factory=list)
     seed: int | None = None  # the synthetic scene the image says it is
+    world: str = "classic"  # and its synthetic world
 
 
 def load_image(value: Any) -> Loaded:
@@ -88,7 +102,8 @@ def load_image(value: Any) -> Loaded:
     notes += ["Transparent pixels are shown on white."] if image.transparent else []
     text = image.text.get(SEED_KEY, "")  # the seed `save_scene` stores in a synthetic scene's PNG
     H, W = image.rgb.shape[:2]
-    return Loaded(image.rgb, notes + _size_notes(image.size, (W, H)), int(text) if text.isdigit() else None)
+    return Loaded(image.rgb, notes + _size_notes(image.size, (W, H)), int(text) if text.isdigit() else None,
+                  image.text.get(WORLD_KEY, "classic"))
 
 
 def _decode_file(path: Path) -> imageio.Decoded:
@@ -117,13 +132,24 @@ def _size_notes(original: tuple[int, int], size: tuple[int, int]) -> list[str]:
     return []
 
 
-def save_scene(folder: Path, seed: int, size: int = SCENE_SIZE) -> Path:
-    """Render synthetic scene `seed` and save it as a PNG that remembers its seed."""
-    path = folder / f"scene-{seed}-{size}.png"
+def save_scene(folder: Path, seed: int, size: int = SCENE_SIZE, world: str = "classic") -> Path:
+    """Render synthetic scene `seed` of `world` and save it as a PNG that remembers its seed and world."""
+    path = folder / (f"scene-{seed}-{size}.png" if world == "classic" else f"scene-{world}-{seed}-{size}.png")
     if not path.exists():
         info = PngImagePlugin.PngInfo()
         info.add_text(SEED_KEY, str(seed))
-        Image.fromarray(render_scene(seed, size)["image"]).save(path, pnginfo=info)
+        if world != "classic":
+            info.add_text(WORLD_KEY, world)
+        Image.fromarray(render_scene(seed, size, world=world)["image"]).save(path, pnginfo=info)
+    return path
+
+
+def save_photo(folder: Path, name: str) -> Path:
+    """A real photo of `data.real.PHOTOS` (from the installed scikit-image wheel) as a PNG in `folder`, for the
+    gallery: served from the demo's own temporary folder, like the synthetic examples."""
+    path = folder / f"photo-{name}.png"
+    if not path.exists():
+        Image.fromarray(load_photo(name)).save(path)
     return path
 
 
@@ -147,7 +173,7 @@ def model_card(model: torch.nn.Module) -> str:
     cfg, card = model.cfg, getattr(model, "card", None)
     lines = [f"**Model** `{cfg.name}`: {cfg.backbone} backbone, `{cfg.head}` head, tasks "
              f"{', '.join(TASKS[t].title for t in cfg.tasks)}; works at {cfg.image_size[0]}×{cfg.image_size[1]}.",
-             f"**Trained on** {TRAINED_ON.get(cfg.dataset, cfg.dataset)}.",
+             f"**Trained on** {trained_on(cfg)}.",
              "**Weights** random (untrained): the predictions mean nothing." if card is None else
              f"**Checkpoint** `{card.get('path', '?')}`, step {card.get('step', '?')}."]
     metrics = (card or {}).get("metrics") or {}
@@ -156,6 +182,13 @@ def model_card(model: torch.nn.Module) -> str:
     if rows:
         lines.append("**Validation metrics**\n\n| task | metric | value | better |\n|---|---|---|---|\n"
                      + "\n".join(rows))
+    for report in (card or {}).get("evaluations", []):  # stored by `python -m mqt_lite card --evaluation`
+        if report.get("preset") == cfg.name and "mean" in report:
+            ours, prior = report["mean"]["model"], report["mean"]["row_prior"]
+            lines.append(f"**Real photos** ({', '.join(report['images'])}; zero-shot depth): Spearman "
+                         f"{ours['spearman']:.3f} against {prior['spearman']:.3f} for the prior 'higher in the "
+                         f"image is farther'; after scale-and-shift alignment AbsRel {ours['absrel']:.3f} "
+                         f"(prior {prior['absrel']:.3f}).")
     return "\n\n".join(lines)
 
 
@@ -220,6 +253,7 @@ class DemoApp:
         self.model = model.eval()
         self.results = ResultCache(cache_bytes)  # what the ground-truth and attention views need, by key
         self.dataset, self.tasks = model.cfg.dataset, tuple(model.cfg.tasks)
+        self.world = getattr(model.cfg, "synthetic_world", "classic")  # of "New random scene" and the examples
         self.has_attention = getattr(model, "mqt", None) is not None
         self.scene_dir = Path(tempfile.mkdtemp(prefix="mqt_lite_scenes_"))  # examples and random scenes
         weakref.finalize(self, shutil.rmtree, self.scene_dir, ignore_errors=True)
@@ -253,7 +287,7 @@ class DemoApp:
         """The ground truth of a synthetic scene that renders to exactly this image, else None."""
         if loaded.seed is None or self.dataset != "synthetic":
             return None
-        scene = render_scene(loaded.seed, loaded.rgb.shape[:2])
+        scene = render_scene(loaded.seed, loaded.rgb.shape[:2], world=loaded.world)
         return scene if np.array_equal(scene["image"], loaded.rgb) else None  # else: edited, or another renderer
 
     def compare(self, key: str | None) -> tuple:
@@ -271,12 +305,13 @@ class DemoApp:
             value = metric.compute()
             rows.append([task.title, task.metric, "n/a" if np.isnan(value) else f"{value:.2f}",
                          BETTER[task.lower_is_better]])
-        label = f"Per-image metrics against the ground truth of synthetic scene {state['loaded'].seed}"
+        world = "" if state["loaded"].world == "classic" else f"{state['loaded'].world} "
+        label = f"Per-image metrics against the ground truth of {world}synthetic scene {state['loaded'].seed}"
         return (*images, gr.update(value=rows, visible=True, label=label))
 
     def new_scene(self) -> str:
-        """A fresh synthetic scene (random seed) as a PNG path for the input image."""
-        return str(save_scene(self.scene_dir, int(np.random.default_rng().integers(MAX_SEED))))
+        """A fresh synthetic scene (random seed, the model's world) as a PNG path for the input image."""
+        return str(save_scene(self.scene_dir, int(np.random.default_rng().integers(MAX_SEED)), world=self.world))
 
     def attention(self, key: str | None, task: str, stage: str, query: int, tab_open: bool = True) -> tuple:
         """The attention view: (overlay of one query's map, cross-task matrix image, caption, key).

@@ -4,6 +4,7 @@
     python -m mqt_lite.evaluate --checkpoint runs/mqt --single-task runs/st   # adds delta_m (checkpoint or JSON)
     python -m mqt_lite.evaluate --checkpoint runs/tiny-rich --world classic   # a rich-world model on the classic val
     python -m mqt_lite.evaluate --checkpoint tiny-synthetic --real            # zero-shot depth on real photos
+    python -m mqt_lite.evaluate --checkpoint tiny-rich --real --figure docs/real_photos.png  # and its predictions
 
 Metrics are pooled over the whole split; under torchrun every rank evaluates a disjoint shard and the metric
 states are summed across ranks before `compute()`.
@@ -28,7 +29,7 @@ from .hub import from_pretrained, load_checkpoint
 from .metrics import delta_m, make_metrics
 from .precision import autocast, autocast_dtype
 from .tasks import DATASET_TASKS, TASKS
-from .zeroshot import evaluate_real, format_real
+from .zeroshot import evaluate_real, format_real, photo_figure
 
 
 def val_loader(cfg: MQTConfig, split: str = "val", num_images: int | None = None, rank: int = 0,
@@ -134,9 +135,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--real", action="store_true",
                    help="instead: zero-shot depth on the real photos with ground truth that installed packages ship "
                         "(scale-invariant measures, against the prior 'higher in the image is farther')")
+    p.add_argument("--figure", metavar="PNG", help="with --real: also draw every task's predictions on the real "
+                                                   "photos under a free licence into this PNG (needs matplotlib)")
     p.add_argument("--json", action="store_true", help="print the results as JSON only")
     add_debug_flag(p)
     args = p.parse_args(argv)
+    if args.figure and not args.real:
+        p.error("--figure draws the real photos: use it with --real")
     with user_errors(p.prog, args.debug):
         model = from_pretrained(args.checkpoint, args.device)
         return _real_report(model, args) if args.real else _report(model, args)
@@ -152,6 +157,10 @@ def _real_report(model: nn.Module, args: argparse.Namespace) -> dict[str, Any]:
         print(f"{report['checkpoint']} ({report['preset']}): zero-shot depth on real photos, "
               f"{report['alignment']}, depth capped at {report['depth_cap']:g} m")
         print(format_real(report))
+    if args.figure:
+        photo_figure(model, args.figure)
+        if not args.json:
+            print(f"figure written to {args.figure}")
     return report
 
 

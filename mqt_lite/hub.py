@@ -5,6 +5,7 @@
     mqt_lite.from_pretrained("user/mqt-tiny")           # a Hub model repo, downloaded once into the Hub cache
     model.save_pretrained("runs/mine"); model.push_to_hub("user/mqt-tiny")   # writing: mqt_lite/sharing.py
     python -m mqt_lite card mqt_lite/assets/tiny-synthetic       # (re)write a folder's README.md
+    python -m mqt_lite card mqt_lite/assets/tiny-rich --evaluation real.json   # store an evaluate --json report too
     python -m mqt_lite push CHECKPOINT USER/REPO                 # upload a checkpoint
 
 A shared model is a folder, or a Hub model repo, of four files (`model.safetensors`, `checkpoint.json`,
@@ -22,6 +23,7 @@ Nothing is downloaded unless the name is a Hub id; with HF_HUB_OFFLINE=1 a Hub i
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 from pathlib import Path
@@ -34,11 +36,12 @@ from torch import nn
 from .checkpoint import CARD, WEIGHTS, bundled_path, checkpoint_folder, load_weights, pretrained_path, read_card
 from .config import MQTConfig
 from .model import build_model
-from .sharing import CONFIG, LIBRARY, README, HubMixin, model_card, push_to_hub, save_pretrained, write_card
+from .sharing import (CONFIG, LIBRARY, README, HubMixin, add_evaluations, evaluation_command, evaluation_key,
+                      model_card, push_to_hub, save_pretrained, write_card)
 
 __all__ = ["ModelNotFoundError", "from_pretrained", "load_pretrained", "load_checkpoint", "download", "is_hub_id",
            "looks_like_path", "save_pretrained", "push_to_hub", "model_card", "write_card", "HubMixin", "CONFIG",
-           "README", "main"]
+           "README", "add_evaluations", "evaluation_command", "evaluation_key", "main"]
 HUB_PREFIX = "hf-hub:"  # timm's spelling of an explicit Hub id; "user/repo" alone works too
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # exactly one slash, as the Hub's repo ids
 FILES = (WEIGHTS, CARD, CONFIG, README)  # what a download fetches
@@ -155,12 +158,16 @@ def main(argv: list[str] | None = None) -> None:
     card = sub.add_parser("card", help="(re)write FOLDER/README.md from FOLDER/checkpoint.json")
     card.add_argument("folder")
     card.add_argument("--name", help="what the card's example loads (default: the bundled name, or a placeholder)")
+    card.add_argument("--evaluation", action="append", default=[], metavar="REPORT.json",
+                      help="first store this `python -m mqt_lite.evaluate ... --json` report in FOLDER/checkpoint.json "
+                           "(one of the same model and measurement is replaced); repeat for several")
     push = sub.add_parser("push", help="upload a checkpoint (folder, bundled name or Hub id) to a Hub repo")
     push.add_argument("checkpoint")
     push.add_argument("repo_id")
     push.add_argument("--private", action="store_true")
     args = p.parse_args(argv)
     if args.command == "card":
-        print(f"wrote {write_card(args.folder, args.name)}")
+        reports = [json.loads(Path(f).read_text()) for f in args.evaluation]
+        print(f"wrote {write_card(args.folder, args.name, reports)}")
     else:
         print(push_to_hub(from_pretrained(args.checkpoint), args.repo_id, private=args.private or None))

@@ -7,6 +7,11 @@ A shared model is a folder, or a Hub model repo, holding
     config.json         the model config alone: the file the Hub and `huggingface_hub` tools look for
     README.md           the model card: YAML metadata (licence, preset, tasks, data, metrics, command) and text
 
+A card may also hold `evaluations`: the reports of `python -m mqt_lite.evaluate --json` (real photos with `--real`,
+a synthetic world with `--world`; of this model, or of another bundled model to compare with) that
+`python -m mqt_lite card FOLDER --evaluation REPORT.json` stored there, and `limitations`, sentences written by
+whoever measured them. The model card shows both, every number with the command that prints it.
+
 This module sits below the models (they inherit `HubMixin`), so it only writes; `hub.py` (above the models)
 loads, and re-exports what is here.
 """
@@ -32,7 +37,11 @@ PAPER = ('the paper "Multi-Task Learning with Multi-Query Transformer for Dense 
          "official code: https://github.com/yangyangxu0/MQTransformer")
 DATASETS = {"synthetic": "the synthetic world of mqt_lite.data.make_synthetic", "nyud": "NYUD-v2 (NYUD_MT)",
             "pascal": "PASCAL-Context (PASCAL_MT)"}
+RICH_WORLD = "the rich synthetic world of mqt_lite.data.rich (domain randomisation for real photos)"
 METRIC_DECIMALS = 4
+EVALUATE = "python -m mqt_lite.evaluate --checkpoint"
+REAL_MEASURES = (("spearman", "Spearman ↑"), ("absrel", "AbsRel ↓"), ("rmse", "RMSE m ↓"), ("delta1", "δ<1.25 ↑"),
+                 ("vs_prior", "Spearman with the row prior"))
 
 
 def save_pretrained(model: nn.Module, directory: str | os.PathLike, *, name: str | None = None,
@@ -117,7 +126,8 @@ def model_card(card: dict[str, Any], name: str | None = None) -> str:
     """
     cfg = card["config"]
     tasks = list(cfg["tasks"])
-    data = card.get("trained_on") or DATASETS.get(cfg["dataset"], cfg["dataset"])
+    rich = cfg["dataset"] == "synthetic" and cfg.get("synthetic_world") == "rich"
+    data = card.get("trained_on") or (RICH_WORLD if rich else DATASETS.get(cfg["dataset"], cfg["dataset"]))
     command = card.get("trained_with", "not recorded")
     metrics = {t: {"metric": TASKS[t].metric, "value": round(float(v), METRIC_DECIMALS),
                    "lower_is_better": TASKS[t].lower_is_better} for t, v in card.get("metrics", {}).items()}
@@ -129,8 +139,88 @@ def model_card(card: dict[str, Any], name: str | None = None) -> str:
     arrow = {True: "↓", False: "↑"}  # lower / higher is better
     rows = "\n".join(f"| {TASKS[t].title} | {m['metric']} {arrow[m['lower_is_better']]} | {m['value']:.2f} |"
                      for t, m in metrics.items())
-    text = _card_text(card, name or "path/to/this/folder", data, command, split, rows)
+    load = name or "path/to/this/folder"
+    text = _card_text(card, load, data, command, split, rows)
+    if card.get("evaluations") or card.get("limitations"):
+        text = text.replace("\n## Files\n", f"{_evaluations_text(card, load)}\n## Files\n", 1)
     return f"---\n{meta.to_yaml()}\n---\n{text}"
+
+
+# ----------------------------------------------------------------------------- stored evaluations
+def evaluation_key(report: dict[str, Any]) -> tuple[str, str]:
+    """(preset, what was measured: "real" or "synthetic-WORLD" / the dataset) of an `evaluate --json` report."""
+    if "images" in report:
+        return report["preset"], "real"
+    world = report.get("synthetic_world") if report.get("dataset") == "synthetic" else None
+    return report["preset"], f"synthetic-{world}" if world else report.get("dataset", "?")
+
+
+def evaluation_command(report: dict[str, Any], preset: str, load: str) -> str:
+    """The command that prints `report` again (this model loaded as `load`; another preset by its bundled name)."""
+    who, what = evaluation_key(report)
+    flags = " --real" if what == "real" else f" --world {what.removeprefix('synthetic-')}" \
+        if what.startswith("synthetic-") else f" --data {what}"
+    return f"{EVALUATE} {load if who == preset else who}{flags}" + (" --trivial" if "trivial" in report else "")
+
+
+def add_evaluations(card: dict[str, Any], reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """The card with `reports` (`evaluate --json` output) stored under "evaluations", each replacing a stored one of
+    the same `evaluation_key`; the machine-specific checkpoint path is dropped."""
+    stored = {evaluation_key(r): r for r in card.get("evaluations", [])}
+    for r in reports:
+        stored[evaluation_key(r)] = {k: v for k, v in r.items() if k != "checkpoint"}
+    return {**card, "evaluations": list(stored.values())}
+
+
+def _two_places(value: float) -> str:
+    """A metric as the results table shows it (rounded to METRIC_DECIMALS first), with three places below 1."""
+    value = round(float(value), METRIC_DECIMALS)
+    return f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}"
+
+
+def _evaluations_text(card: dict[str, Any], load: str) -> str:
+    """The card's sections on stored evaluations: real photos, then synthetic worlds side by side, then limitations."""
+    preset = card["config"]["name"]
+    reports = card.get("evaluations", [])
+    real = [r for r in reports if evaluation_key(r)[1] == "real"]
+    synthetic = [r for r in reports if evaluation_key(r)[1] != "real"]
+    out = []
+    if real:
+        head = "| image | predictor | " + " | ".join(h for _, h in REAL_MEASURES) + " |"
+        lines = ["## Real photos: zero-shot depth", "",
+                 "Depth ranked (Spearman) and, after a least-squares scale and shift of inverse depth (the MiDaS "
+                 "protocol), its errors; the row prior is \"higher in the image is farther\" scored the same way. The "
+                 "last column says how much of a ranking is that prior's (1: all of it).", "",
+                 head, "|---|---|" + "---|" * len(REAL_MEASURES)]
+        this = sorted(real, key=lambda r: r["preset"] != preset)  # this model first
+        for image in this[0]["images"]:
+            rows = [(f"{r['preset']}" + (" (this model)" if r["preset"] == preset else ""), r, "model") for r in this]
+            rows.insert(1, ("row prior", this[0], "row_prior"))
+            for label, r, who in rows:
+                scores = r["images"].get(image, {}).get(who)
+                if scores:
+                    lines.append(f"| {image} | {label} | " + " | ".join(
+                        f"{scores[k]:.4f}" if k in scores else "-" for k, _ in REAL_MEASURES) + " |")
+        lines += ["", "Printed by " + ", ".join(f"`{evaluation_command(r, preset, load)}`" for r in this) + "."]
+        out.append("\n".join(lines))
+    if synthetic:
+        own = evaluation_key({"synthetic_world": "classic", **card["config"], "preset": preset})[1]  # trained on
+        ordered = sorted(synthetic, key=lambda r: (r["preset"] != preset, evaluation_key(r)[1] != own,
+                                                   evaluation_key(r)[1]))
+        cols = [f"{r['preset']}, {evaluation_key(r)[1].removeprefix('synthetic-')} val" for r in ordered]
+        tasks = [t for t in TASKS if any(t in r["headline"] for r in ordered)]
+        lines = ["## Synthetic validation scenes", "", "| task | metric | " + " | ".join(cols) + " |",
+                 "|---|---|" + "---|" * len(cols)]
+        for t in tasks:
+            arrow = "↓" if TASKS[t].lower_is_better else "↑"
+            values = " | ".join(_two_places(r["headline"][t]) if t in r["headline"] else "-" for r in ordered)
+            lines.append(f"| {TASKS[t].title} | {TASKS[t].metric} {arrow} | {values} |")
+        lines += ["", "Columns printed by, in order: " +
+                  ", ".join(f"`{evaluation_command(r, preset, load)}`" for r in ordered) + "."]
+        out.append("\n".join(lines))
+    if card.get("limitations"):
+        out.append("## What it gets right and wrong\n\n" + "\n".join(f"- {x}" for x in card["limitations"]))
+    return "\n" + "\n\n".join(out) + "\n"
 
 
 def _card_text(card: dict[str, Any], load: str, data: str, command: str, split: str, rows: str) -> str:
@@ -179,9 +269,14 @@ MIT.
 """
 
 
-def write_card(folder: str | os.PathLike, name: str | None = None) -> Path:
-    """(Re)write `folder`/README.md from its checkpoint.json (a bundled folder's card loads it by its name)."""
+def write_card(folder: str | os.PathLike, name: str | None = None,
+               evaluations: list[dict[str, Any]] | None = None) -> Path:
+    """(Re)write `folder`/README.md from its checkpoint.json (a bundled folder's card loads it by its name), after
+    storing `evaluations` (`evaluate --json` reports, see `add_evaluations`) in that checkpoint.json."""
     folder = Path(folder)
+    if evaluations:
+        card = add_evaluations(read_card(folder), evaluations)
+        _replace(folder / CARD, lambda tmp: Path(tmp).write_text(json.dumps(card, indent=2, default=str) + "\n"))
     bundled = bundled_path(folder.resolve().name)
     if name is None and bundled is not None and bundled.resolve() == folder.resolve():
         name = folder.resolve().name

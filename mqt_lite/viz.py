@@ -104,3 +104,27 @@ def sample_grid(samples: Sequence[dict[str, Any]], dataset: str = "synthetic", t
             _legend(ax, key, dataset, present)
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------- predictions on photos
+def prediction_grid(images: Sequence[np.ndarray], predictions: Sequence[dict[str, np.ndarray]],
+                    names: Sequence[str], dataset: str = "synthetic", tasks: Sequence[str] | None = None,
+                    title: str | None = None):
+    """Photos (no ground truth), one per row, with the model's predictions beside them (`model.predict` output).
+
+    Args:
+        images: (H, W, 3) uint8 photos.
+        predictions: `model.predict(image)` of each photo.
+        names: a row label per photo (above its image).
+        dataset: label space of the model (class names and colours).
+        tasks: tasks to draw (default: every task of the dataset in the predictions).
+        title: the figure's title.
+    Returns: the matplotlib Figure.
+    """
+    fig = sample_grid([{"image": im, **pred} for im, pred in zip(images, predictions)], dataset, tasks)
+    for row, name in zip(fig.axes[::len(fig.axes) // len(images)], names):
+        row.set_title(name, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+        fig.tight_layout()
+    return fig

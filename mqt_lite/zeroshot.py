@@ -12,21 +12,28 @@ monocular depth (MiDaS, Ranftl et al., TPAMI 2022):
 The prior scored the same way is "higher in the image is farther": inverse depth linear in the image row (what a
 level camera sees of a flat floor), so after the alignment it is the best floor-plane fit of the truth. Ground
 truth: data/real.py (every real image with dense ground truth that an installed package ships); predictions are
-made at the model's input size by `model.predict` and upsampled to the photo's size.
+made at the model's input size by `model.predict` and upsampled to the photo's size. One more number tells how
+much of a model's ranking the prior explains: `vs_prior`, the Spearman correlation of its depth with the prior's
+over the same pixels (1 for the prior itself; near 1: the model ranks depth by image row and little else).
+
+`photo_figure` (`evaluate --real --figure FILE`) draws every task the model predicts on the free-licence photos of
+data/real.py (no ground truth: what it shows is judged by eye).
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.stats import rankdata
 
-from .data.real import REAL_IMAGES, load_real
+from .data.real import PHOTOS, REAL_IMAGES, load_photo, load_real
 
 DEPTH_CAP = 10.0  # metres: aligned depth is capped here (MiDaS uses 10 m on its indoor sets)
 MIN_DEPTH = 1e-3  # metres: predicted depth is clamped here before inverting it
 DELTA = 1.25
 PREDICTORS = ("model", "row_prior")
+FIGURE_DPI = 80  # docs/real_photos.png: about 1 MB at 5 photos x 7 panels
 
 
 def spearman(pred: np.ndarray, target: np.ndarray) -> float:
@@ -82,8 +89,9 @@ def evaluate_real(model: Any, names: tuple[str, ...] | None = None) -> dict[str,
             raise ValueError(f"this model does not predict depth (its tasks: {list(model.cfg.tasks)}); the "
                              "real-image benchmark scores depth")
         truth = row["depth"]
-        images[row["name"]] = {"model": depth_scores(depth, truth), "row_prior": depth_scores(row_prior(*truth.shape),
-                                                                                            truth)}
+        prior, valid = row_prior(*truth.shape), np.isfinite(truth) & (truth > 0)
+        model_scores = {**depth_scores(depth, truth), "vs_prior": spearman(depth[valid], prior[valid])}
+        images[row["name"]] = {"model": model_scores, "row_prior": {**depth_scores(prior, truth), "vs_prior": 1.0}}
     mean = {p: {k: float(np.mean([scores[p][k] for scores in images.values()])) for k in images[next(iter(images))][p]}
             for p in PREDICTORS}
     sources = {name: {k: REAL_IMAGES[name][k] for k in ("source", "licence")} for name in images}
@@ -93,8 +101,10 @@ def evaluate_real(model: Any, names: tuple[str, ...] | None = None) -> dict[str,
 
 def format_real(report: dict[str, Any]) -> str:
     """The report as a table: one line per image and predictor, then the mean."""
-    head = f"{'image':12s} {'predictor':10s} {'spearman':>9s} {'absrel':>8s} {'rmse m':>8s} {'delta1':>8s}"
-    lines = [head, "  (spearman, delta1: higher is better; absrel, rmse: lower is better)"]
+    head = f"{'image':12s} {'predictor':10s} {'spearman':>9s} {'absrel':>8s} {'rmse m':>8s} {'delta1':>8s} " \
+           f"{'vs prior':>9s}"
+    lines = [head, "  (spearman, delta1: higher is better; absrel, rmse: lower is better; vs prior: Spearman of the "
+                   "predictor's depth with the row prior's)"]
     rows = [(name, scores) for name, scores in report["images"].items()]
     if len(rows) > 1:
         rows.append(("mean", report["mean"]))
@@ -102,5 +112,21 @@ def format_real(report: dict[str, Any]) -> str:
         for p in PREDICTORS:
             s = scores[p]
             lines.append(f"{name:12s} {p:10s} {s['spearman']:9.4f} {s['absrel']:8.4f} {s['rmse']:8.4f} "
-                         f"{s['delta1']:8.4f}")
+                         f"{s['delta1']:8.4f} {s.get('vs_prior', float('nan')):9.4f}")
     return "\n".join(lines)
+
+
+def photo_figure(model: Any, path: str | Path | None = None, names: tuple[str, ...] | None = None):
+    """The model's predictions of every task on real photos (data/real.py's PHOTOS, or `names` of them), one photo a
+    row; saved as a PNG at `path` when given. Needs matplotlib. Returns the Figure."""
+    from .viz import prediction_grid
+
+    names = tuple(names or PHOTOS)
+    photos = [load_photo(n) for n in names]
+    fig = prediction_grid(photos, [model.predict(p) for p in photos], names, model.cfg.dataset, model.cfg.tasks,
+                          title=f"{model.cfg.name} on real photos (no ground truth; scikit-image's CC0 / public-domain "
+                                "samples)")
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=FIGURE_DPI)
+    return fig

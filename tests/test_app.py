@@ -20,7 +20,7 @@ from mqt_lite.model import build_model
 # gradio's queue uses pandas options that pandas 3 deprecates: not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting':DeprecationWarning",
                                         "ignore:The copy keyword is deprecated:DeprecationWarning")
-ASSET = Path(mqt_lite.__file__).parent / "assets" / "tiny-synthetic" / "checkpoint.json"
+ASSET = Path(mqt_lite.__file__).parent / "assets" / demo.DEFAULT_MODEL / "checkpoint.json"
 TASKS = ("semseg", "parts", "sal", "normals", "depth", "edge")
 
 
@@ -224,17 +224,72 @@ def test_model_card_and_command_line(model, tmp_path, monkeypatch):
         assert e.value.code == 2
 
 
-@pytest.mark.skipif(not ASSET.is_file(), reason="the bundled tiny-synthetic checkpoint (mqt_lite/assets/) is not "
-                                                 "there yet; the lead adds it before merging")
+@pytest.mark.skipif(not ASSET.is_file(), reason=f"the bundled {demo.DEFAULT_MODEL} checkpoint (mqt_lite/assets/) is "
+                                                 "not there yet; the lead adds it before merging")
 def test_default_demo_uses_the_bundled_model(scene, monkeypatch):
     monkeypatch.setattr(app.gr.Blocks, "launch", lambda self, **kw: (None, "http://x/", None))
     monkeypatch.setattr(app.gr.Blocks, "block_thread", lambda self: None)
     app.main([])  # the default --checkpoint loads
     page = app.build_demo()
-    assert "tiny-synthetic" in next(b.value for b in page.blocks.values() if getattr(b, "elem_id", "") == "model-card")
+    card = next(b.value for b in page.blocks.values() if getattr(b, "elem_id", "") == "model-card")
+    assert f"`{demo.DEFAULT_MODEL}`" in card
     endpoint = next(f for f in page.fns.values() if f.api_name == "predict")
     *maps, status, _ = endpoint.fn(str(scene))
     assert status.startswith(demo.OK_MARK) and len(maps) == len(TASKS)
+
+
+def test_the_app_serves_the_bundled_tiny_rich_model(monkeypatch):
+    served = {}
+    monkeypatch.setattr(app, "build_demo", lambda model: served.setdefault("model", model) and app.gr.Blocks())
+    monkeypatch.setattr(app, "launch", lambda *a, **kw: "http://x/")
+    monkeypatch.setattr(app.gr.Blocks, "block_thread", lambda self: None)
+    app.main(["--checkpoint", "tiny-rich"])
+    rich = served["model"]
+    assert rich.cfg.name == "tiny-rich" and rich.cfg.synthetic_world == "rich"
+    card = demo.model_card(rich)
+    assert "rich synthetic world" in card and "**Real photos** (motorcycle; zero-shot depth): Spearman" in card
+
+
+def _examples(page) -> dict[str, tuple[list[str], list[str]]]:
+    """The page's example galleries: label -> (file paths, example labels)."""
+    return {b.label: ([sample[0]["path"] for sample in b.samples], b.sample_labels)
+            for b in page.blocks.values() if type(b).__name__ == "Dataset"}
+
+
+def test_real_photo_examples_exist_and_run_through_predict(model):
+    from mqt_lite.data.real import PHOTOS
+
+    page = app.build_demo(model)
+    galleries = _examples(page)
+    real = next(label for label in galleries if label.startswith("Real photos"))
+    paths, labels = galleries[real]
+    assert labels == list(PHOTOS) and "CC0" in real and "no ground truth" in real
+    endpoint = next(f for f in page.fns.values() if f.api_name == "predict")
+    for name, path in zip(labels, paths):
+        assert Path(path).is_file(), name
+        *maps, status, key = endpoint.fn(path)
+        assert status.startswith(demo.OK_MARK) and len(maps) == len(TASKS), (name, status)
+        H, W = np.asarray(Image.open(path)).shape[:2]
+        assert all(m.shape == (H, W, 3) for m in maps), name
+        assert not endpoint.fn.__self__.compare(key)[-1]["visible"]  # a photo has no ground truth
+
+
+def test_a_rich_world_model_gets_rich_scenes_with_their_ground_truth():
+    torch.manual_seed(0)
+    rich_model = build_model("tiny-rich").eval()
+    rich_app = demo.DemoApp(rich_model)
+    assert "rich synthetic world" in demo.trained_on(rich_model.cfg)
+    assert "rich" not in demo.trained_on(build_model("tiny-synthetic").cfg)
+    path = rich_app.new_scene()
+    assert demo.load_image(path).world == "rich" and "scene-rich-" in path
+    *_, table = rich_app.compare(rich_app.predict(path)[-1])
+    assert table["visible"] and "rich synthetic scene" in table["label"]
+    page = app.build_demo(rich_model)
+    scenes = next(paths for label, (paths, _) in _examples(page).items() if label.startswith("Synthetic"))
+    assert all(demo.load_image(p).world == "rich" for p in scenes)
+    # a classic scene shown to the rich model still gets its (classic) ground truth
+    classic = demo.save_scene(rich_app.scene_dir, 5, 64)
+    assert rich_app.compare(rich_app.predict(str(classic))[-1])[-1]["visible"]
 
 
 # ----------------------------------------------------------------------------- live server

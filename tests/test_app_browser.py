@@ -1,7 +1,7 @@
 """The demo in a real browser: headless Debian Chromium driven by playwright uploads an image, waits for every
 task's prediction, its ground truth and metrics, opens the attention view and takes a screenshot.
 
-Refresh the README's screenshot (bundled model when present) with:
+Refresh the README's screenshot (the app's default bundled model when present, on a scene of its world) with:
     python tests/test_app_browser.py docs/app_screenshot.png
 """
 import os
@@ -123,13 +123,13 @@ if __name__ == "__main__":
 
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/app_screenshot.png")
     try:
-        net = from_pretrained("tiny-synthetic")
+        net = from_pretrained(demo.DEFAULT_MODEL)  # what `python app.py` serves
     except ValueError as e:
         print(f"note: {e}; using a randomly initialised tiny-synthetic model")
         net = build_model("tiny-synthetic").eval()
     demo.configure_threads()
     with tempfile.TemporaryDirectory() as tmp:
-        scene = demo.save_scene(Path(tmp), SCREENSHOT_SEED)
+        scene = demo.save_scene(Path(tmp), SCREENSHOT_SEED, world=net.cfg.synthetic_world)  # as the app's examples
         net.predict(demo.load_image(str(scene)).rgb)  # warm up, so the status shows a steady-state time
         print(serve_and_capture(net, scene, out)["status"])
     print(f"screenshot written to {out}")

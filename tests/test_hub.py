@@ -19,7 +19,7 @@ from huggingface_hub import constants, scan_cache_dir, try_to_load_from_cache
 from huggingface_hub.file_download import repo_folder_name
 
 import mqt_lite
-from mqt_lite import hub
+from mqt_lite import hub, sharing
 from mqt_lite.checkpoint import CARD, WEIGHTS, pretrained_path, read_card
 from mqt_lite.data import render_scene
 from mqt_lite.hub import load_pretrained
@@ -185,3 +185,81 @@ def test_app_and_evaluate_load_a_cached_hub_id(tmp_path, offline_cache, bundled,
     assert_same_predictions(app.from_pretrained(REPO), bundled, image)
     report = evaluate_main(["--checkpoint", REPO, "--num-images", "2", "--json"])
     assert report["preset"] == "tiny-synthetic" and COMMIT in report["checkpoint"]
+
+
+# ----------------------------------------------------------------------------- stored evaluations (tiny-rich's card)
+def _report(preset: str, world: str | None = None, **values: float) -> dict:
+    """A stand-in for `evaluate --json` output: real photos when world is None, else a synthetic world."""
+    if world is None:
+        scores = {"model": {"spearman": values["spearman"], "absrel": 0.2, "rmse": 0.7, "delta1": 0.6},
+                  "row_prior": {"spearman": 0.6657, "absrel": 0.1409, "rmse": 0.5738, "delta1": 0.7682}}
+        return {"checkpoint": "/somewhere/on/a/machine", "preset": preset, "images": {"motorcycle": scores},
+                "mean": scores}
+    return {"checkpoint": "/somewhere/on/a/machine", "preset": preset, "dataset": "synthetic", "split": "val",
+            "synthetic_world": world, "headline": values}
+
+
+def test_the_card_command_stores_evaluate_reports_and_shows_them(tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(pretrained_path("tiny-synthetic"), folder)
+    before = read_card(folder)
+    files = []
+    for i, report in enumerate([_report("tiny-synthetic", spearman=0.1234), _report("tiny-synthetic", spearman=0.5678),
+                                _report("tiny-synthetic", "rich", semseg=12.3456, depth=1.23456),
+                                _report("other", "classic", semseg=45.6789, depth=0.98765)]):
+        files += ["--evaluation", str(tmp_path / f"{i}.json")]
+        (tmp_path / f"{i}.json").write_text(json.dumps(report))
+    hub.main(["card", str(folder), *files])
+    card = read_card(folder)
+    assert {k: v for k, v in card.items() if k != "evaluations"} == before  # nothing else changed
+    assert len(card["evaluations"]) == 3  # the second real-photo report replaced the first
+    assert all("checkpoint" not in r for r in card["evaluations"])  # no machine's path is stored
+    readme = (folder / hub.README).read_text()
+    assert readme == hub.model_card(card, None)
+    assert "| motorcycle | tiny-synthetic (this model) | 0.5678 | 0.2000 | 0.7000 | 0.6000 | - |" in readme
+    assert "| motorcycle | row prior | 0.6657 |" in readme and "0.1234" not in readme
+    assert "| Semantic segmentation | mIoU ↑ | 12.35 | 45.68 |" in readme  # this model first, then the other
+    assert "| Depth | rmse ↓ | 1.23 | 0.988 |" in readme
+    assert "`python -m mqt_lite.evaluate --checkpoint path/to/this/folder --world rich`" in readme
+    assert "`python -m mqt_lite.evaluate --checkpoint other --world classic`" in readme
+    card["limitations"] = ["It does this.", "Not that."]
+    assert "## What it gets right and wrong\n\n- It does this.\n- Not that.\n" in hub.model_card(card)
+
+
+def test_the_committed_card_of_tiny_rich_is_the_generated_one_from_its_stored_evaluations():
+    """Regenerate with `python -m mqt_lite card mqt_lite/assets/tiny-rich --evaluation REPORT.json ...` (README)."""
+    folder = pretrained_path("tiny-rich")
+    card = read_card(folder)
+    readme = (folder / hub.README).read_text()
+    assert readme == hub.model_card(card, "tiny-rich"), "stale card: run `python -m mqt_lite card mqt_lite/assets/tiny-rich`"
+    stored = {hub.evaluation_key(r): r for r in card["evaluations"]}
+    assert set(stored) == {("tiny-rich", "real"), ("tiny-rich", "synthetic-rich"), ("tiny-rich", "synthetic-classic"),
+                           ("tiny-synthetic", "real"), ("tiny-synthetic", "synthetic-classic")}
+    # the rich-world evaluation is the one training recorded (same 100 validation scenes)
+    for t, v in card["metrics"].items():
+        assert stored["tiny-rich", "synthetic-rich"]["headline"][t] == pytest.approx(v, rel=1e-6), t
+    # tiny-synthetic's stored classic numbers are those of its own card
+    for t, v in read_card(pretrained_path("tiny-synthetic"))["metrics"].items():
+        assert stored["tiny-synthetic", "synthetic-classic"]["headline"][t] == pytest.approx(v, rel=1e-6), t
+    for (preset, _), report in stored.items():
+        if "images" in report:
+            scores = report["images"]["motorcycle"]["model"]
+            assert f"| motorcycle | {preset}{' (this model)' if preset == 'tiny-rich' else ''} | " \
+                   f"{scores['spearman']:.4f} | {scores['absrel']:.4f} | {scores['rmse']:.4f} | " \
+                   f"{scores['delta1']:.4f} | {scores['vs_prior']:.4f} |" in readme
+        else:
+            assert all(sharing._two_places(v) in readme for v in report["headline"].values())
+        assert hub.evaluation_command(report, "tiny-rich", "tiny-rich") in readme
+
+
+@pytest.mark.parametrize("name", ["tiny-rich", "tiny-synthetic"])
+def test_evaluate_real_reproduces_the_stored_real_photo_numbers(name, capsys):
+    from mqt_lite.evaluate import main as evaluate_main
+
+    stored = next(r for r in read_card(pretrained_path("tiny-rich"))["evaluations"]
+                  if hub.evaluation_key(r) == (name, "real"))
+    report = evaluate_main(["--checkpoint", name, "--real", "--json"])
+    capsys.readouterr()
+    for predictor in ("model", "row_prior"):
+        for k in ("spearman", "absrel", "rmse", "delta1", "vs_prior"):  # equal up to other machines' float rounding
+            assert report["mean"][predictor][k] == pytest.approx(stored["mean"][predictor][k], rel=1e-4, abs=1e-6)

@@ -67,3 +67,38 @@ def test_raw_outputs_match_the_stored_reference(model):
 def test_unknown_bundled_model_lists_the_available_ones():
     with pytest.raises(ValueError, match="tiny-synthetic"):
         load_pretrained("nyud-huge")
+
+
+# ----------------------------------------------------------------------------- tiny-rich, the model for real photos
+@pytest.fixture(scope="module")
+def rich():
+    return load_pretrained("tiny-rich")
+
+
+def test_tiny_rich_is_bundled_small_and_loads_offline(rich, monkeypatch):
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    folder = pretrained_path("tiny-rich")
+    files = sorted(p.name for p in folder.iterdir())
+    assert files == sorted(p.name for p in pretrained_path("tiny-synthetic").iterdir())  # the same layout
+    assert sum(f.stat().st_size for f in folder.iterdir()) <= 15 * 2**20
+    # the wheel ships it: pyproject's package-data patterns match every file of the folder
+    root = Path(__file__).resolve().parents[1]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["mqt_lite"]
+    package = root / "mqt_lite"
+    assert set(folder.iterdir()) <= {p for pattern in patterns for p in package.glob(pattern)}
+    assert rich.cfg.name == "tiny-rich" and rich.cfg.synthetic_world == "rich"
+    assert rich.card["config"]["dataset"] == "synthetic" and set(rich.card["metrics"]) == set(rich.cfg.tasks)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # a bundled name never touches the network
+    assert load_pretrained("tiny-rich").card["step"] == rich.card["step"]
+
+
+def test_tiny_rich_predicts_every_task_on_a_real_photo(rich):
+    from mqt_lite.data.real import load_photo
+
+    photo = load_photo("coffee")
+    out = rich.predict(photo)
+    assert set(out) == set(TASKS)
+    for t, y in out.items():
+        assert y.shape[-2:] == photo.shape[:2] and np.isfinite(y).all(), t

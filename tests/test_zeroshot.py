@@ -83,6 +83,7 @@ def test_evaluate_real_on_the_bundled_model(capsys):
     assert prior["spearman"] == pytest.approx(0.6657, abs=1e-4)  # depends on the ground truth only
     model = report["images"]["motorcycle"]["model"]
     assert -1 <= model["spearman"] <= 1 and model["absrel"] > 0 and model["pixels"] == prior["pixels"]
+    assert -1 <= model["vs_prior"] <= 1 and prior["vs_prior"] == 1 and "vs prior" in out
     assert report["sources"]["motorcycle"]["licence"]
 
 
@@ -90,3 +91,30 @@ def test_evaluate_can_switch_the_synthetic_world(capsys):
     report = evaluate.main(["--checkpoint", "tiny-synthetic", "--world", "rich", "--num-images", "2", "--json"])
     assert report["synthetic_world"] == "rich" and set(report["headline"]) == set(report["metrics"])
     capsys.readouterr()
+
+
+def test_the_shown_photos_are_real_free_and_load():
+    from mqt_lite.data.real import PHOTOS, load_photo, photo_licence
+
+    assert "motorcycle" not in PHOTOS and all("motorcycle" not in f for f in PHOTOS.values())  # licence not stated
+    for name in PHOTOS:
+        licence, source = photo_licence(name)
+        assert licence in ("CC0", "public domain") and "scikit-image" in source, name
+        photo = load_photo(name)
+        assert photo.dtype == np.uint8 and photo.ndim == 3 and photo.shape[2] == 3 and min(photo.shape[:2]) >= 256
+    with pytest.raises(ValueError, match="available"):
+        load_photo("moon")
+
+
+def test_evaluate_real_figure_writes_a_png(tmp_path, capsys):
+    from PIL import Image
+
+    from mqt_lite.data.real import PHOTOS
+
+    path = tmp_path / "docs" / "real_photos.png"
+    evaluate.main(["--checkpoint", "tiny-synthetic", "--real", "--figure", str(path)])
+    assert f"figure written to {path}" in capsys.readouterr().out
+    with Image.open(path) as im:
+        assert im.format == "PNG" and im.width > 7 * 100 and im.height > len(PHOTOS) * 100  # 7 panels a photo
+    with pytest.raises(SystemExit):  # --figure draws the real photos: only with --real
+        evaluate.main(["--checkpoint", "tiny-synthetic", "--figure", str(path)])

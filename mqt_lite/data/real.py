@@ -12,12 +12,19 @@ Licence: scikit-image states no licence for these files (they ship inside its BS
 authors ask users to cite D. Scharstein et al., "High-resolution stereo datasets with subpixel-accurate ground
 truth", GCPR 2014. This package only reads the files from the installed wheel, for evaluation: it neither copies
 them nor trains on them (the rich world's textures, photos.py, exclude them).
+
+PHOTOS (no ground truth) are the real photographs the demo's gallery and `evaluate --real --figure` show the model's
+predictions on: only scikit-image's photos under a free licence (CC0 or public domain, as photos.PHOTOS records), so
+the motorcycle, whose licence is not stated, is scored but never shown. They are also textures of the rich world
+(cut, recoloured and pasted on walls and furniture), so a rich-world model has seen patches of them, never the
+whole photo with its scene layout.
 """
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image
 
+from .photos import PHOTOS as TEXTURE_PHOTOS
 from .photos import skimage_data_dir
 
 # name -> files in skimage/data, calibration of the downsampled pair (pixels, metres), licence and citation
@@ -30,6 +37,24 @@ REAL_IMAGES = {
         "source": "Middlebury 2014 stereo dataset, 'Motorcycle', left view, downsampled 4x, via scikit-image",
     },
 }
+
+
+# name -> file in skimage/data: scenes (not the flat textures brick, grass, gravel), most room-like first
+PHOTOS = {"coffee": "coffee.png", "astronaut": "astronaut.png", "chelsea": "chelsea.png", "camera": "camera.png",
+          "rocket": "rocket.jpg"}
+
+
+def photo_licence(name: str) -> tuple[str, str]:
+    """(licence, source) of a photo of PHOTOS, as `skimage.data`'s docstrings state them."""
+    return TEXTURE_PHOTOS[PHOTOS[name]]
+
+
+def load_photo(name: str) -> np.ndarray:
+    """A photo of PHOTOS from the installed scikit-image wheel as (H, W, 3) uint8 (grey photos repeated over RGB)."""
+    if name not in PHOTOS:
+        raise ValueError(f"no photo {name!r}; available: {list(PHOTOS)}")
+    with Image.open(skimage_data_dir() / PHOTOS[name]) as im:
+        return np.array(im.convert("RGB"))
 
 
 def depth_from_disparity(disparity: np.ndarray, focal: float, baseline: float, doffs: float) -> np.ndarray:
