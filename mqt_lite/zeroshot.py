@@ -28,6 +28,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from .data.real import PHOTOS, REAL_IMAGES, load_photo, load_real
+from .viz import prediction_grid
 
 DEPTH_CAP = 10.0  # metres: aligned depth is capped here (MiDaS uses 10 m on its indoor sets)
 MIN_DEPTH = 1e-3  # metres: predicted depth is clamped here before inverting it
@@ -119,8 +120,6 @@ def format_real(report: dict[str, Any]) -> str:
 def photo_figure(model: Any, path: str | Path | None = None, names: tuple[str, ...] | None = None):
     """The model's predictions of every task on real photos (data/real.py's PHOTOS, or `names` of them), one photo a
     row; saved as a PNG at `path` when given. Needs matplotlib. Returns the Figure."""
-    from .viz import prediction_grid
-
     names = tuple(names or PHOTOS)
     photos = [load_photo(n) for n in names]
     fig = prediction_grid(photos, [model.predict(p) for p in photos], names, model.cfg.dataset, model.cfg.tasks,
