@@ -22,9 +22,14 @@ def attention(q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
     return weights @ v, weights
 
 
-def attention_weights(q: Tensor, k: Tensor) -> Tensor:
-    """softmax(q k^T / sqrt(d)): q (..., Nq, d), k (..., Nk, d) -> (..., Nq, Nk), each row sums to 1."""
+def attention_weights(q: Tensor, k: Tensor, keep: Tensor | None = None) -> Tensor:
+    """softmax(q k^T / sqrt(d)): q (..., Nq, d), k (..., Nk, d) -> (..., Nq, Nk), each row sums to 1.
+
+    `keep` (a boolean (Nq, Nk), broadcast): only where it is True may a query read a key; the others get weight 0
+    and each row's softmax renormalises over the keys left (a row must keep at least one key)."""
     logits = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5  # (..., Nq, Nk)
+    if keep is not None:
+        logits = logits.masked_fill(~keep, float("-inf"))
     return logits.softmax(dim=-1)
 
 

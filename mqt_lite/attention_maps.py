@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from .attention import attention_weights
 from .tasks import DEPTH_LUT
 
 STAGES: dict[str, str] = {
@@ -246,8 +247,7 @@ def restrict_cross_task(model: torch.nn.Module, allowed: Any) -> Iterator[torch.
                need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         B, Nq, C = query.shape
         q, k, v = attn._split(attn.q(query)), attn._split(attn.k(key)), attn._split(attn.v(value))
-        logits = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5  # (B, heads, T*M, T*M), eq. (1)
-        weights = logits.masked_fill(~keep, float("-inf")).softmax(dim=-1)
+        weights = attention_weights(q, k, keep)  # (B, heads, T*M, T*M), eq. (1) over the allowed keys
         out = (weights @ v).transpose(1, 2).reshape(B, Nq, C)
         return attn.proj(out), weights if need_weights else None
 

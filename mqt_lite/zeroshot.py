@@ -56,6 +56,11 @@ def align_scale_shift(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float((n * sxy - sx * sy) / det), float((sxx * sy - sx * sxy) / det)
 
 
+def valid_depth(target: np.ndarray) -> np.ndarray:
+    """The pixels with ground truth: finite depth above 0 (0 and non-finite mark missing disparity)."""
+    return np.isfinite(target) & (target > 0)
+
+
 def depth_scores(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
     """Spearman, then AbsRel, RMSE and delta1 after scale-and-shift alignment in inverse depth (module docstring).
 
@@ -63,7 +68,7 @@ def depth_scores(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
         pred: predicted depth (H, W), any positive units.
         target: true depth (H, W) in metres, 0 or non-finite = invalid.
     """
-    valid = np.isfinite(target) & (target > 0)
+    valid = valid_depth(target)
     p = np.maximum(np.asarray(pred, np.float64)[valid], MIN_DEPTH)
     g = np.asarray(target, np.float64)[valid]
     s, t = align_scale_shift(1 / p, 1 / g)
@@ -90,7 +95,7 @@ def evaluate_real(model: Any, names: tuple[str, ...] | None = None) -> dict[str,
             raise ValueError(f"this model does not predict depth (its tasks: {list(model.cfg.tasks)}); the "
                              "real-image benchmark scores depth")
         truth = row["depth"]
-        prior, valid = row_prior(*truth.shape), np.isfinite(truth) & (truth > 0)
+        prior, valid = row_prior(*truth.shape), valid_depth(truth)
         model_scores = {**depth_scores(depth, truth), "vs_prior": spearman(depth[valid], prior[valid])}
         images[row["name"]] = {"model": model_scores, "row_prior": {**depth_scores(prior, truth), "vs_prior": 1.0}}
     mean = {p: {k: float(np.mean([scores[p][k] for scores in images.values()])) for k in images[next(iter(images))][p]}
