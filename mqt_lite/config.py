@@ -239,6 +239,15 @@ for _v in ("tiny", "small"):
     PRESETS[f"swin-{_short}-pascal"] = _pascal(f"swin-{_short}-pascal", **_swin(_v, (512, 512)), dim=256)
 
 
+def world_of(cfg: Any) -> str | None:
+    """The synthetic world (one of SYNTHETIC_WORLDS) that a config, or its dict in a checkpoint card or an `evaluate`
+    report, is about; None for a real dataset. The one rule the demo, the model card and `evaluate` go by."""
+    get = cfg.get if isinstance(cfg, dict) else lambda key: getattr(cfg, key, None)
+    if get("dataset") != "synthetic":
+        return None
+    return get("synthetic_world") or "classic"  # (cards written before the rich world have no such field)
+
+
 def get_config(preset: str | MQTConfig, **overrides: Any) -> MQTConfig:
     """A preset by name (or a config) with fields overridden."""
     if isinstance(preset, MQTConfig):

@@ -28,6 +28,7 @@ from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from . import attention_maps as am
 from . import imageio
+from .config import world_of
 from .data import render_scene
 from .data.real import load_photo
 from .metrics import make_metrics
@@ -61,8 +62,8 @@ BETTER = {True: "lower", False: "higher"}  # by Task.lower_is_better
 
 def trained_on(cfg: Any) -> str:
     """Markdown: what a model of this config was trained on (TRAINED_ON by dataset, and synthetic world)."""
-    world = getattr(cfg, "synthetic_world", "classic")
-    key = f"{cfg.dataset}-{world}" if cfg.dataset == "synthetic" and world != "classic" else cfg.dataset
+    world = world_of(cfg)
+    key = f"synthetic-{world}" if world not in (None, "classic") else cfg.dataset
     return TRAINED_ON.get(key, TRAINED_ON.get(cfg.dataset, cfg.dataset))
 
 

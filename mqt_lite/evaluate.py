@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from .baselines import TrivialModel
 from .cli import add_debug_flag, user_errors
-from .config import SYNTHETIC_WORLDS, MQTConfig
+from .config import SYNTHETIC_WORLDS, MQTConfig, world_of
 from .data import MultiTaskDataset, as_numpy, load_split
 from .hub import from_pretrained, load_checkpoint
 from .metrics import delta_m, make_metrics
@@ -182,8 +182,8 @@ def _report(model: nn.Module, args: argparse.Namespace) -> dict[str, Any]:
         json.dump(report, sys.stdout, indent=2)
         print()
     else:
-        rich = report["dataset"] == "synthetic" and report["synthetic_world"] != "classic"
-        world = f" ({report['synthetic_world']} world)" if rich else ""
+        world = world_of(report)
+        world = f" ({world} world)" if world not in (None, "classic") else ""
         print(f"{report['checkpoint']} ({report['preset']}) on {report['dataset']} {args.split}{world}")
         print(format_table(results, single_task=single, trivial=report.get("trivial")))
         if single is not None:

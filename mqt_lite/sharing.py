@@ -28,6 +28,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from .checkpoint import CARD, FORMAT, WEIGHTS, bundled_path, read_card, unwrap
+from .config import world_of
 from .tasks import TASKS
 
 CONFIG = "config.json"
@@ -126,7 +127,7 @@ def model_card(card: dict[str, Any], name: str | None = None) -> str:
     """
     cfg = card["config"]
     tasks = list(cfg["tasks"])
-    rich = cfg["dataset"] == "synthetic" and cfg.get("synthetic_world") == "rich"
+    rich = world_of(cfg) == "rich"
     data = card.get("trained_on") or (RICH_WORLD if rich else DATASETS.get(cfg["dataset"], cfg["dataset"]))
     command = card.get("trained_with", "not recorded")
     metrics = {t: {"metric": TASKS[t].metric, "value": round(float(v), METRIC_DECIMALS),
@@ -151,7 +152,7 @@ def evaluation_key(report: dict[str, Any]) -> tuple[str, str]:
     """(preset, what was measured: "real" or "synthetic-WORLD" / the dataset) of an `evaluate --json` report."""
     if "images" in report:
         return report["preset"], "real"
-    world = report.get("synthetic_world") if report.get("dataset") == "synthetic" else None
+    world = world_of(report)
     return report["preset"], f"synthetic-{world}" if world else report.get("dataset", "?")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mqt_lite import DATASET_TASKS, PRESETS, MQTConfig, get_config
-from mqt_lite.config import parse_overrides
+from mqt_lite.config import parse_overrides, world_of
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,3 +66,12 @@ def test_environment_yml_defers_to_pyproject():
     names = " ".join(project["dependencies"] + sum(project["optional-dependencies"].values(), []))
     for pkg in ("torch", "timm", "jupyterlab", "ipywidgets", "matplotlib", "gradio", "datasets", "nbval"):
         assert pkg in names, pkg
+
+
+def test_world_of_reads_configs_cards_and_reports_alike():
+    assert world_of(get_config("tiny-synthetic")) == "classic"
+    assert world_of(get_config("tiny-rich")) == "rich"
+    assert world_of(get_config("hrnet18-nyud")) is None
+    assert world_of({"dataset": "synthetic", "synthetic_world": "rich"}) == "rich"  # a card's config or a report
+    assert world_of({"dataset": "synthetic"}) == "classic"  # a card written before the rich world existed
+    assert world_of({"dataset": "pascal", "synthetic_world": "rich"}) is None
