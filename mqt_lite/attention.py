@@ -16,9 +16,10 @@ from torch import Tensor, nn
 MAX_CYCLES = 16.0  # highest frequency of the pixel position encoding, in cycles per feature map
 
 
-def attention(q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-    """Reference scaled dot-product attention. q (..., Nq, d), k and v (..., Nk, d) -> (out, weights)."""
-    weights = attention_weights(q, k)  # (..., Nq, Nk)
+def attention(q: Tensor, k: Tensor, v: Tensor, keep: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Reference scaled dot-product attention. q (..., Nq, d), k and v (..., Nk, d) -> (out, weights); `keep` as in
+    `attention_weights`."""
+    weights = attention_weights(q, k, keep)  # (..., Nq, Nk)
     return weights @ v, weights
 
 
@@ -43,13 +44,18 @@ def sdpa(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
 
 
 class Attention(nn.Module):
-    """Multi-head attention with separate query, key and value inputs (self- or cross-attention)."""
+    """Multi-head attention with separate query, key and value inputs (self- or cross-attention).
+
+    `keep`, None by default, may be set to a boolean (Nq, Nk) mask: queries then read only the keys it allows, through
+    the reference attention (the causal probes of attention_maps.py set it on a trained model's CTQA).
+    """
 
     def __init__(self, dim: int, num_heads: int) -> None:
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"dim ({dim}) must be divisible by num_heads ({num_heads})")
         self.num_heads = num_heads
+        self.keep: Tensor | None = None
         self.q = nn.Linear(dim, dim)
         self.k = nn.Linear(dim, dim)
         self.v = nn.Linear(dim, dim)
@@ -64,12 +70,12 @@ class Attention(nn.Module):
         """query (B, Nq, C), key and value (B, Nk, C) -> (out (B, Nq, C), weights (B, heads, Nq, Nk) or None)."""
         B, Nq, C = query.shape
         q, k, v = self._split(self.q(query)), self._split(self.k(key)), self._split(self.v(value))
-        if need_weights:
-            out, weights = attention(q, k, v)
+        if need_weights or self.keep is not None:
+            out, weights = attention(q, k, v, self.keep)
         else:
             out, weights = sdpa(q, k, v), None
         out = out.transpose(1, 2).reshape(B, Nq, C)  # merge heads
-        return self.proj(out), weights
+        return self.proj(out), weights if need_weights else None
 
     def weights(self, query: Tensor, key: Tensor) -> Tensor:
         """Only the attention map (B, heads, Nq, Nk) of `query` over `key` (for visualisation)."""

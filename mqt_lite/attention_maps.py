@@ -27,7 +27,6 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from .attention import attention_weights
 from .tasks import DEPTH_LUT
 
 STAGES: dict[str, str] = {
@@ -240,19 +239,8 @@ def restrict_cross_task(model: torch.nn.Module, allowed: Any) -> Iterator[torch.
     if not allowed.any(1).all():
         raise ValueError("every task must be allowed to read some task's queries (a row of allowed is all False)")
     attn = head.ctqa.attn
-    device = head.queries.device
-    keep = torch.from_numpy(np.kron(allowed, np.ones((M, M), bool))).to(device)  # (T*M, T*M), query rows
-
-    def masked(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-               need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        B, Nq, C = query.shape
-        q, k, v = attn._split(attn.q(query)), attn._split(attn.k(key)), attn._split(attn.v(value))
-        weights = attention_weights(q, k, keep)  # (B, heads, T*M, T*M), eq. (1) over the allowed keys
-        out = (weights @ v).transpose(1, 2).reshape(B, Nq, C)
-        return attn.proj(out), weights if need_weights else None
-
-    attn.forward = masked  # an instance attribute shadows Attention.forward until it is deleted
+    attn.keep = torch.from_numpy(np.kron(allowed, np.ones((M, M), bool))).to(head.queries.device)  # (T*M, T*M)
     try:
         yield model
     finally:
-        del attn.forward
+        attn.keep = None
