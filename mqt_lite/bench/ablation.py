@@ -19,9 +19,9 @@ Every variant is the `tiny-synthetic` preset with config fields changed, trained
 
 Results go to a JSON file after every finished (variant, seed) run, so an interrupted sweep keeps what it
 finished and continues where it stopped when run again with the same --out. Variants can run as parallel
-processes, each with its own --out, and `--merge` their files into one; `--report` prints a file, training nothing. At the end the command prints the
-table (mean ± std over seeds, delta_m against single-task) and checks the paper's claims (CLAIMS) by per-seed
-delta_m differences; `--markdown` prints both as the README's tables.
+processes, each with its own --out, and `--merge` their files into one; `--report` prints a file, training
+nothing. At the end the command prints the table (mean ± std over seeds, delta_m against single-task) and checks
+the paper's claims (CLAIMS) by per-seed delta_m differences; `--markdown` prints both as the README's tables.
 """
 from __future__ import annotations
 
