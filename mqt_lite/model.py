@@ -21,7 +21,7 @@ from .config import MQTConfig, get_config
 from .mqt import MQTAttention, MQTHead
 from .predict import Predictor
 from .sharing import HubMixin
-from .tasks import TASKS
+from .tasks import TASKS, upsample_tasks
 
 
 class TaskHead(nn.Module):
@@ -79,8 +79,7 @@ class MultiTaskModel(Predictor, HubMixin, nn.Module):
     def decode(self, feat: Tensor, size: tuple[int, int], record: MQTAttention | None = None) -> dict[str, Tensor]:
         """Fused feature (B, C, h, w) -> {task: (B, K_t, *size)}: the MQT head (if any), then the task heads."""
         feats = self.mqt(feat, record) if self.mqt is not None else {t: feat for t in self.cfg.tasks}
-        return {t: F.interpolate(head(feats[t]), size=size, mode="bilinear", align_corners=False)
-                for t, head in self.heads.items()}
+        return upsample_tasks({t: head(feats[t]) for t, head in self.heads.items()}, size)
 
 
 def build_model(preset_or_config: str | MQTConfig = "tiny-synthetic", **overrides: Any) -> nn.Module:

@@ -48,8 +48,8 @@ def test_beats_trivial_predictors_by_a_wide_margin(model):
 
 
 def test_raw_outputs_match_the_stored_reference(model):
-    """The raw outputs model(x) on fixed inputs are bit-identical to tests/pretrained_reference.json (made before the
-    issue-14 refactor) on the machine and torch build that made it, and equal up to float rounding elsewhere."""
+    """The raw outputs model(x) on fixed inputs are bit-identical to tests/pretrained_reference.json (see its
+    docstring) on the machine and torch build that made it, and equal up to float rounding elsewhere."""
     reference = json.loads(REFERENCE.read_text())
     ours = fingerprints(model)
     assert ours.keys() == reference["outputs"].keys()

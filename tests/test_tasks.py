@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mqt_lite import losses, metrics
-from mqt_lite.tasks import DEPTH_LUT, PALETTE, TASKS, Task, class_names
+from mqt_lite.tasks import DEPTH_LUT, PALETTE, TASKS, Task, class_names, upsample_tasks
 
 B, H, W = 2, 5, 7
 
@@ -25,6 +25,21 @@ def test_postprocess_shapes_and_dtypes(task):
         assert out.shape == (B, 3, H, W) and torch.allclose(out.norm(dim=1), torch.ones(B, H, W))
     with pytest.raises(ValueError, match=r"\(B,K,H,W\)"):
         t.postprocess(torch.randn(B, H, W))
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_upsample_tasks_equals_one_interpolate_per_task(channels_last):
+    """The one-call upsampling of predict and the model's decode gives what a call per task gives (bilinear is
+    per channel; the kernels may round differently), whatever the maps' layout, with each task's channels in place."""
+    torch.manual_seed(0)
+    outputs = {t: torch.randn(B, TASKS[t].channels("synthetic"), H, W) for t in TASKS}
+    if channels_last:
+        outputs = {t: o.contiguous(memory_format=torch.channels_last) for t, o in outputs.items()}
+    up = upsample_tasks(outputs, (11, 13))
+    assert list(up) == list(outputs)
+    for t, o in outputs.items():
+        expected = torch.nn.functional.interpolate(o, size=(11, 13), mode="bilinear", align_corners=False)
+        assert up[t].shape == expected.shape and torch.allclose(up[t], expected, rtol=0, atol=1e-6), t
 
 
 def test_losses_and_metrics_dispatch_on_data():
