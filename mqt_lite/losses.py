@@ -4,7 +4,8 @@
     sal             balanced BCE on one logit, w = the batch's fraction of negative pixels, 255 ignored
     edge            balanced BCE, -[w y log p + (1 - w)(1 - y) log(1 - p)], w fixed per dataset as the official
                     code sets it (tasks.EDGE_POS_WEIGHT)
-    depth           L1 in metres over valid pixels (target > 0)
+    depth           L1 in metres over valid pixels (target > 0); optionally (MQTConfig.depth_ssi_weight > 0, not
+                    the paper's) plus a scale-and-shift-invariant L1, for photos whose depth scale cannot be told
     normals         L1 between the L2-normalised prediction and the target, summed over x, y, z and divided by the
                     number of valid pixels (target not all-zero)
 
@@ -81,7 +82,22 @@ class BinaryCrossEntropy(nn.Module):
 
 
 class DepthL1(nn.Module):
-    """L1 in metres over valid pixels. output (B, 1, H, W), target (B, 1, H, W) or (B, H, W), 0 = invalid."""
+    """L1 in metres over valid pixels. output (B, 1, H, W), target (B, 1, H, W) or (B, H, W), 0 = invalid.
+
+    With `ssi_weight` > 0 (not the paper's loss: `MQTConfig.depth_ssi_weight`), plus ssi_weight times a scale-and-
+    shift-invariant L1, the loss MiDaS (Ranftl et al., TPAMI 2022) trains zero-shot depth with, here in depth rather
+    than disparity: per image, the output is aligned to the target by the least-squares scale s and shift t over its
+    valid pixels (gradients flow through s and t), and the term is the mean |s * output + t - target| there, averaged
+    over the images with valid pixels. It is 0 for any output = a * target + b, so it rewards the depth *layout*
+    alone, what a photo of unknown scale can show (`evaluate --real`); the L1 keeps the metres. (A log-space
+    scale-invariant term was tried first: it pulled outputs near 0 further down and collapsed depth.)
+    """
+
+    SSI_EPS = 1e-6  # keeps the alignment finite for a constant output
+
+    def __init__(self, ssi_weight: float = 0.0) -> None:
+        super().__init__()
+        self.ssi_weight = ssi_weight
 
     def forward(self, output: Tensor, target: Tensor) -> Tensor:
         check_sizes(output, target, "(B,1,H,W)")
@@ -89,7 +105,23 @@ class DepthL1(nn.Module):
             raise ValueError(f"expected output (B,1,H,W) and target (B,1,H,W), got output {tuple(output.shape)} "
                              f"and target {tuple(target.shape)}")
         target = target.reshape(output.shape)
-        return masked_mean((output - target).abs(), target > 0)
+        valid = target > 0
+        loss = masked_mean((output - target).abs(), valid)
+        if self.ssi_weight:
+            loss = loss + self.ssi_weight * self.shift_scale_invariant(output, target, valid)
+        return loss
+
+    def shift_scale_invariant(self, output: Tensor, target: Tensor, valid: Tensor) -> Tensor:
+        """Mean over images (with valid pixels) of mean |s p + t - g| over their valid pixels, (s, t) the per-image
+        least-squares fit of the output p to the target g."""
+        m = valid.flatten(1).float()  # (B, HW)
+        n = m.sum(1).clamp(min=1)
+        p, g = output.float().flatten(1), target.float().flatten(1)
+        pc = (p - (p * m).sum(1, keepdim=True) / n[:, None]) * m  # centred: s p + t - g = s pc - gc, t implied
+        gc = (g - (g * m).sum(1, keepdim=True) / n[:, None]) * m
+        s = (pc * gc).sum(1) / ((pc * pc).sum(1) + self.SSI_EPS)  # (B,)
+        residual = ((s[:, None] * pc - gc).abs() * m).sum(1) / n
+        return masked_mean(residual, m.sum(1) > 0)
 
 
 class NormalsL1(nn.Module):
@@ -104,19 +136,21 @@ class NormalsL1(nn.Module):
         return masked_mean((unit_vectors(output) - target).abs().sum(1), valid)
 
 
-# task kind -> the loss of a task of that kind, given the task and the boundaries' positive weight
-LOSSES: dict[str, Callable[[Task, float], nn.Module]] = {
-    "labels": lambda task, w: CrossEntropy(),
-    "binary": lambda task, w: BinaryCrossEntropy(w if task.balanced else None),  # saliency: w per batch
-    "depth": lambda task, w: DepthL1(),
-    "normals": lambda task, w: NormalsL1(),
+# task kind -> the loss of a task of that kind, given the task, the boundaries' positive weight and the weight of
+# depth's scale-and-shift-invariant term
+LOSSES: dict[str, Callable[[Task, float, float], nn.Module]] = {
+    "labels": lambda task, w, si: CrossEntropy(),
+    "binary": lambda task, w, si: BinaryCrossEntropy(w if task.balanced else None),  # saliency: w per batch
+    "depth": lambda task, w, si: DepthL1(si),
+    "normals": lambda task, w, si: NormalsL1(),
 }
 
 
-def make_loss(task: Task, edge_pos_weight: float) -> nn.Module:
+def make_loss(task: Task, edge_pos_weight: float, depth_ssi_weight: float = 0.0) -> nn.Module:
     """The loss module of a task, forward (output (B,K,H,W), target) -> scalar; `edge_pos_weight` is the fixed
-    positive weight of balanced binary tasks (boundaries)."""
-    return LOSSES[task.kind](task, edge_pos_weight)
+    positive weight of balanced binary tasks (boundaries), `depth_ssi_weight` that of depth's scale-and-shift-
+    invariant term."""
+    return LOSSES[task.kind](task, edge_pos_weight, depth_ssi_weight)
 
 
 class MultiTaskLoss(nn.Module):
@@ -126,9 +160,10 @@ class MultiTaskLoss(nn.Module):
     dict holds the UNweighted losses (for logging).
     """
 
-    def __init__(self, tasks: Sequence[str], edge_pos_weight: float = EDGE_POS_WEIGHT["synthetic"]) -> None:
+    def __init__(self, tasks: Sequence[str], edge_pos_weight: float = EDGE_POS_WEIGHT["synthetic"],
+                 depth_ssi_weight: float = 0.0) -> None:
         super().__init__()
-        self.losses = nn.ModuleDict({t: make_loss(TASKS[t], edge_pos_weight) for t in tasks})
+        self.losses = nn.ModuleDict({t: make_loss(TASKS[t], edge_pos_weight, depth_ssi_weight) for t in tasks})
 
     def forward(self, outputs: dict[str, Tensor], batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         per_task = {}

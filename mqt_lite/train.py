@@ -112,7 +112,8 @@ def training_setup(cfg: MQTConfig, device: torch.device) -> TrainingSetup:
     model = build_model(cfg).to(device, memory_format=torch.channels_last)
     opt, sched = make_optimizer(cfg, model)
     dtype = autocast_dtype(cfg.precision, device)
-    return TrainingSetup(model, MultiTaskLoss(cfg.tasks, edge_pos_weight=cfg.edge_weight), opt, sched,
+    return TrainingSetup(model, MultiTaskLoss(cfg.tasks, edge_pos_weight=cfg.edge_weight,
+                                                       depth_ssi_weight=cfg.depth_ssi_weight), opt, sched,
                          grad_scaler(device, dtype), dtype)
 
 

@@ -143,6 +143,37 @@ def test_furniture_stays_in_the_room_and_apart():
             assert all(math.hypot(x - x2, z - z2) > r + r2 for x2, z2, r2 in circles[i + 1:])
 
 
+def test_half_the_scenes_have_a_subject_close_in_front_of_the_camera(monkeypatch):
+    """The first group of a scene with a subject (HERO_PROB) stands straight ahead of the camera, just clear of it:
+    its centre within the subject's distance range and lateral spread; without one, groups spread anywhere."""
+    assert 0 < furniture.HERO_PROB < 1
+
+    def first_groups(prob):
+        monkeypatch.setattr(furniture, "HERO_PROB", prob)
+        out = []
+        for seed in range(40):
+            rng = np.random.default_rng(seed)
+            room = rich._room(rng)
+            camera = rich._camera(rng, room, 16, 16)
+            groups = furniture.place_groups(rng, 1, room, camera.pos, camera.yaw)
+            if groups:
+                x, z, reach = groups[0].footprint
+                dx, dz = x - camera.pos[0], z - camera.pos[2]
+                ahead = dx * math.sin(camera.yaw) + dz * math.cos(camera.yaw)
+                side = dx * math.cos(camera.yaw) - dz * math.sin(camera.yaw)
+                out.append((ahead, side, reach))
+        return out
+
+    subjects = first_groups(1.0)
+    assert len(subjects) >= 30  # a subject seldom fails to fit in the room
+    for ahead, side, reach in subjects:
+        near = furniture.CAMERA_CLEARANCE + reach + furniture.GROUP_GAP
+        assert near + furniture.HERO_GAP[0] - 1e-4 <= ahead <= near + furniture.HERO_GAP[1] + 1e-4
+        assert abs(side) <= furniture.HERO_LATERAL * ahead + 1e-4
+    anywhere = first_groups(0.0)
+    assert max(a - r for a, _, r in anywhere) > max(a - r for a, _, r in subjects) + 1  # others stand farther too
+
+
 def test_config_selects_the_world():
     assert all(cfg.synthetic_world == "classic" for name, cfg in PRESETS.items() if name != "tiny-rich")
     assert PRESETS["tiny-rich"].synthetic_world == "rich"
@@ -151,3 +182,17 @@ def test_config_selects_the_world():
         get_config("tiny-synthetic", synthetic_world="photoreal")
     cfg = get_config("tiny-rich", image_size=(16, 16), val_size=2)
     assert list(load_split(cfg, "val")["name"]) == ["synthetic-rich-0-val-000000", "synthetic-rich-0-val-000001"]
+
+
+def test_classic_fraction_mixes_classic_scenes_into_the_rich_train_split_only():
+    cfg = get_config("tiny-rich", image_size=(16, 16), train_size=5, val_size=2, classic_fraction=0.4)
+    assert list(load_split(cfg, "train")["name"]) == [
+        "synthetic-rich-0-train-000000", "synthetic-rich-0-train-000001", "synthetic-rich-0-train-000002",
+        "synthetic-0-train-000000", "synthetic-0-train-000001"]
+    assert list(load_split(cfg, "val")["name"]) == ["synthetic-rich-0-val-000000", "synthetic-rich-0-val-000001"]
+    train = load_split(cfg, "train")
+    assert train[4]["depth"].shape == (16, 16) and train[4]["image"].shape == (16, 16, 3)  # one schema
+    with pytest.raises(ValueError, match="classic_fraction.*synthetic_world='rich'"):
+        get_config("tiny-synthetic", classic_fraction=0.3)
+    with pytest.raises(ValueError, match="classic_fraction must be"):
+        get_config("tiny-rich", classic_fraction=1.5)

@@ -67,8 +67,28 @@ def test_l1_losses_zero_on_perfect_and_masked():
     pred[0, 0, 0, 1] = 100.0  # error at the invalid pixel does not count
     assert DepthL1()(pred, depth) == 0
     assert DepthL1()(pred + 1, depth[:, 0]) == pytest.approx(1.0)  # (B,H,W) target accepted
-    n = torch.nn.functional.normalize(torch.randn(2, 3, 4, 4), dim=1)
-    assert NormalsL1()(5 * n, n) == pytest.approx(0.0, abs=1e-6)  # the prediction is normalised first
+
+
+def test_depth_shift_scale_invariant_term_by_hand():
+    """The optional term (depth_ssi_weight): per image, mean |s p + t - g| over valid pixels after the least-squares
+    fit (s, t) of the output p to the target g, averaged over images with any valid pixel."""
+    target = torch.tensor([[[[1.0, 2.0, 3.0, 0.0]]], [[[0.0, 0.0, 0.0, 0.0]]]])  # image 1 has no valid pixel
+    valid = target > 0
+    loss = DepthL1(ssi_weight=1.0)
+    assert loss.shift_scale_invariant(3 * target - 5, target, valid) == pytest.approx(0, abs=1e-5)
+    # p = (0, 0, 1) against g = (1, 2, 3): s = 1.5, t = 1.5, fit (1.5, 1.5, 3), residuals (0.5, 0.5, 0): mean 1/3
+    output = torch.tensor([[[[0.0, 0.0, 1.0, 9.0]]], [[[5.0, 5.0, 5.0, 5.0]]]], requires_grad=True)
+    l1 = (1 + 2 + 2) / 3
+    value = loss(output, target)
+    assert value.item() == pytest.approx(l1 + 1 / 3, rel=1e-5)
+    assert DepthL1(ssi_weight=2.0)(output, target).item() == pytest.approx(l1 + 2 / 3, rel=1e-5)
+    value.backward()
+    assert torch.isfinite(output.grad).all() and output.grad[0, 0, 0, 3] == 0 and (output.grad[1] == 0).all()
+    constant = torch.full_like(target, 2.0)  # a constant output: finite, the targets' mean absolute deviation
+    assert loss.shift_scale_invariant(constant, target, valid).item() == pytest.approx(2 / 3, rel=1e-4)
+    assert DepthL1()(output, target).item() == pytest.approx(l1)  # off: the paper's L1 exactly
+    assert MultiTaskLoss(("depth",), depth_ssi_weight=0.5).losses["depth"].ssi_weight == 0.5
+    assert MultiTaskLoss(("depth",)).losses["depth"].ssi_weight == 0.0
 
 
 @pytest.mark.parametrize("loss, out_shape, target", [

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
+import datasets
+
 from ..config import MQTConfig
 from ..imageio import IMAGENET_MEAN, IMAGENET_STD, denormalize, normalize_image
 from ..tasks import DATASET_TASKS
@@ -57,8 +59,10 @@ def load_split(cfg: MQTConfig, split: str, num_images: int | None = None):
     """A config's dataset split: the synthetic world at the config's image size and split size (or the first
     `num_images` scenes), or the real dataset in `cfg.data_root` (its first `num_images` images)."""
     if cfg.dataset == "synthetic":
-        default = cfg.train_size if split == "train" else cfg.val_size
-        return load_dataset("synthetic", split, num_images=num_images or default, size=cfg.image_size,
-                            world=cfg.synthetic_world)
+        n = num_images or (cfg.train_size if split == "train" else cfg.val_size)
+        classic = round(n * cfg.classic_fraction) if split == "train" else 0
+        parts = [load_dataset("synthetic", split, num_images=count, size=cfg.image_size, world=world)
+                 for world, count in ((cfg.synthetic_world, n - classic), ("classic", classic)) if count]
+        return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts).with_format("numpy")
     ds = load_dataset(cfg.dataset, split, root=cfg.data_root or None)
     return ds.select(range(min(num_images, len(ds)))) if num_images else ds

@@ -7,7 +7,9 @@ legs, or a thin board from a wall; these groups make it learn that. Every part i
 instance and the class of its primitive), so labels stay exact.
 
 A group is built in its own frame (origin on the floor under its centre, y up, yaw 0, its back towards +z) and then
-placed: in front of the camera, or with its back against a wall.
+placed: in front of the camera, or with its back against a wall. In half the scenes the first group is a subject
+close in front of the camera (HERO_PROB): photos are framed around a subject, near and central, which a room of
+randomly placed furniture seldom shows.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ STACK_BOXES, STACK_SHRINK = (2, 4), (0.5, 0.95)
 ITEMS = (0, 3)  # things on a table or on a shelf's boards
 WALL_GAP, GROUP_GAP, CAMERA_CLEARANCE, PLACEMENT_TRIES = 0.01, 0.05, 0.4, 15
 VIEW_DISTANCE, VIEW_FILL = (0.8, 8.0), 0.9
+HERO_PROB, HERO_GAP, HERO_LATERAL = 0.5, (0.1, 1.2), 0.25  # the subject: its gap (m) beyond the clearances
 
 
 @dataclass
@@ -169,18 +172,31 @@ def _spot(rng: np.random.Generator, kind: str, extent: tuple[float, float], room
     return x, cam[2] + dist * math.cos(yaw) - lateral * math.sin(yaw), rng.uniform(0, 2 * math.pi), (reach, reach)
 
 
+def _hero_spot(rng: np.random.Generator, kind: str, extent: tuple[float, float], room, cam: np.ndarray,
+               yaw: float) -> tuple[float, float, float, tuple[float, float]]:
+    """A candidate spot for the subject: straight ahead of the camera (a little to the side), just clear of it, at
+    any turn."""
+    reach = math.hypot(*extent)
+    dist = CAMERA_CLEARANCE + reach + GROUP_GAP + rng.uniform(*HERO_GAP)
+    lateral = rng.uniform(-1, 1) * HERO_LATERAL * dist
+    x = cam[0] + dist * math.sin(yaw) + lateral * math.cos(yaw)
+    return x, cam[2] + dist * math.cos(yaw) - lateral * math.sin(yaw), rng.uniform(0, 2 * math.pi), (reach, reach)
+
+
 def place_groups(rng: np.random.Generator, count: int, room, cam: np.ndarray, yaw: float) -> list[Group]:
     """Up to `count` groups inside the room, clear of each other and of the camera (a group with no free spot
     after PLACEMENT_TRIES is dropped). Overlaps are tested between bounding circles in the floor plane."""
     groups: list[Group] = []
     taken: list[tuple[float, float, float]] = [(float(cam[0]), float(cam[2]), CAMERA_CLEARANCE)]
-    for _ in range(count):
+    hero = rng.random() < HERO_PROB
+    for i in range(count):
         kind = KINDS[rng.choice(len(KINDS), p=KIND_WEIGHTS)]
         parts = BUILDERS[kind](rng)
         extent = _extent(parts)
         reach = math.hypot(*extent)
         for _ in range(PLACEMENT_TRIES):
-            x, z, turn, (ex, ez) = _spot(rng, kind, extent, room, cam, yaw)
+            spot = _hero_spot if hero and i == 0 else _spot
+            x, z, turn, (ex, ez) = spot(rng, kind, extent, room, cam, yaw)
             inside = abs(x) <= room.half_width - ex and -room.behind + ez <= z <= room.depth - ez
             if inside and all(math.hypot(x - tx, z - tz) > reach + r + GROUP_GAP for tx, tz, r in taken):
                 groups.append(_to_world(kind, parts, x, z, turn, reach))

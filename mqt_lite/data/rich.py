@@ -8,7 +8,8 @@ robotics sim-to-real work). Each part, and why:
   at any angle), so depth cannot be read off a fixed horizon;
 - room: varied width, depth and ceiling height, with a ceiling; doors and windows cut out of the walls show the
   space behind them (another room, or outside far away), so "farther" is not always "the back wall";
-- furniture (furniture.py): tables, shelves, stacks and cabinets from the four primitives, against walls or free;
+- furniture (furniture.py): tables, shelves, stacks and cabinets from the four primitives, against walls or free,
+  and in half the scenes a subject close in front of the camera (photos are framed around one);
 - textures (photos.py): real photographs and procedural patterns, cut, scaled, rotated and recoloured per surface,
   so texture is not a cue for geometry;
 - lighting and camera (lighting.py): several coloured point lights with soft shadows, corner darkening, then
@@ -34,7 +35,7 @@ from .lighting import develop, sample_lights, shade
 from .photos import PATTERNS, TEXTURE_SIZE, atlas
 from .raycast import SEMSEG, Camera, scene_labels, screen_boxes, trace, write_hit
 
-RENDER_VERSION = 1  # bump when scenes change: cached datasets are keyed by it
+RENDER_VERSION = 2  # bump when scenes change: cached datasets are keyed by it (2: a subject in half the scenes)
 CEILING, BEYOND, FIRST_OBJECT = 5, 6, 10
 # camera (metres, degrees): pitch > 0 looks down
 HFOV, CAM_HEIGHT, CAM_PITCH, CAM_ROLL, CAM_YAW = (45.0, 80.0), (0.5, 2.0), (-10.0, 35.0), (-10.0, 10.0), (-30., 30.)
