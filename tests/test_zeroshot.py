@@ -90,6 +90,10 @@ def test_evaluate_real_on_the_bundled_model(capsys):
 def test_evaluate_can_switch_the_synthetic_world(capsys):
     report = evaluate.main(["--checkpoint", "tiny-synthetic", "--world", "rich", "--num-images", "2", "--json"])
     assert report["synthetic_world"] == "rich" and set(report["headline"]) == set(report["metrics"])
+    # tiny-rich trained on a mix of worlds (classic_fraction): scoring it on the classic world drops the mix
+    report = evaluate.main(["--checkpoint", "tiny-rich", "--world", "classic", "--num-images", "2", "--trivial",
+                            "--json"])
+    assert report["synthetic_world"] == "classic" and set(report["trivial"]) == set(report["metrics"])
     capsys.readouterr()
 
 
