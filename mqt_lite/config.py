@@ -44,7 +44,8 @@ class MQTConfig:
     train_size: int = 2000  # synthetic world: scenes in the train split
     val_size: int = 200  # synthetic world: scenes in the val split
     synthetic_world: str = "classic"  # which synthetic world: classic | rich (real-photo textures, random cameras)
-    classic_fraction: float = 0.0  # rich world: this fraction of the train split are classic scenes (val stays rich)
+    classic_fraction: float = 0.0  # rich world: this fraction of the train split are classic scenes (val stays rich;
+    # set it to 0 too when switching such a config to the classic world: it is an error there)
     # --- feature extractor (Sec. III-B) ---
     backbone: str = "resnet18"
     pretrained: bool = False  # start from ImageNet weights (timm downloads them once); the paper presets do

@@ -104,13 +104,11 @@ def _single_task_metrics(sources: list[str], args: argparse.Namespace) -> dict[s
 
 
 def _data_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The config fields that --data, --data-root and --world replace (another dataset or world: without the mix
-    of classic scenes that a rich-world model's training split had, `classic_fraction`)."""
+    """The config fields that --data, --data-root and --world replace; and never the mix of classic scenes that a
+    rich-world model's training split had (`classic_fraction`): the trivial predictor is fitted on the evaluated
+    world alone, and another world or dataset takes no mix."""
     keys = {"dataset": args.data, "data_root": args.data_root, "synthetic_world": args.world}
-    out: dict[str, Any] = {k: v for k, v in keys.items() if v}
-    if args.data or args.world:
-        out["classic_fraction"] = 0.0
-    return out
+    return {**{k: v for k, v in keys.items() if v}, "classic_fraction": 0.0}
 
 
 def _evaluate_checkpoint(model: nn.Module, args: argparse.Namespace) -> dict[str, dict[str, float]]:

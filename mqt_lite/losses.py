@@ -89,7 +89,8 @@ class DepthL1(nn.Module):
     than disparity: per image, the output is aligned to the target by the least-squares scale s and shift t over its
     valid pixels (gradients flow through s and t), and the term is the mean |s * output + t - target| there, averaged
     over the images with valid pixels. It is 0 for any output = a * target + b, so it rewards the depth *layout*
-    alone, what a photo of unknown scale can show (`evaluate --real`); the L1 keeps the metres. (A log-space
+    alone, what a photo of unknown scale can show (`evaluate --real`); the L1 keeps the metres, and the sign: s may
+    be negative, so this term alone would score an upside-down depth map like a right one. (A log-space
     scale-invariant term was tried first: it pulled outputs near 0 further down and collapsed depth.)
     """
 
@@ -116,11 +117,13 @@ class DepthL1(nn.Module):
         least-squares fit of the output p to the target g."""
         m = valid.flatten(1).float()  # (B, HW)
         n = m.sum(1).clamp(min=1)
-        p, g = output.float().flatten(1), target.float().flatten(1)
-        pc = (p - (p * m).sum(1, keepdim=True) / n[:, None]) * m  # centred: s p + t - g = s pc - gc, t implied
-        gc = (g - (g * m).sum(1, keepdim=True) / n[:, None]) * m
+        keep = m > 0
+        p = torch.where(keep, output.float().flatten(1), 0)  # (where, not a product: no inf * 0 from invalid pixels)
+        g = torch.where(keep, target.float().flatten(1), 0)
+        pc = torch.where(keep, p - p.sum(1, keepdim=True) / n[:, None], 0)  # centred: s p + t - g = s pc - gc
+        gc = torch.where(keep, g - g.sum(1, keepdim=True) / n[:, None], 0)
         s = (pc * gc).sum(1) / ((pc * pc).sum(1) + self.SSI_EPS)  # (B,)
-        residual = ((s[:, None] * pc - gc).abs() * m).sum(1) / n
+        residual = (s[:, None] * pc - gc).abs().sum(1) / n
         return masked_mean(residual, m.sum(1) > 0)
 
 

@@ -113,7 +113,7 @@ def training_setup(cfg: MQTConfig, device: torch.device) -> TrainingSetup:
     opt, sched = make_optimizer(cfg, model)
     dtype = autocast_dtype(cfg.precision, device)
     return TrainingSetup(model, MultiTaskLoss(cfg.tasks, edge_pos_weight=cfg.edge_weight,
-                                                       depth_ssi_weight=cfg.depth_ssi_weight), opt, sched,
+                                              depth_ssi_weight=cfg.depth_ssi_weight), opt, sched,
                          grad_scaler(device, dtype), dtype)
 
 

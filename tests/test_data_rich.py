@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from mqt_lite import PRESETS, get_config
 from mqt_lite.data import label_boundaries, load_split, make_synthetic, render_scene, scene_rng
@@ -178,6 +179,13 @@ def test_config_selects_the_world():
     assert all(cfg.synthetic_world == "classic" for name, cfg in PRESETS.items() if name != "tiny-rich")
     assert PRESETS["tiny-rich"].synthetic_world == "rich"
     assert PRESETS["tiny-rich"].model_dict() == PRESETS["tiny-synthetic"].model_dict()
+    # the two departures for real photos are tiny-rich's alone; the training loop takes the depth term from the config
+    assert all(cfg.classic_fraction == 0 and cfg.depth_ssi_weight == 0 for name, cfg in PRESETS.items()
+               if name != "tiny-rich")
+    from mqt_lite.train import training_setup
+
+    setup = training_setup(get_config("tiny-rich", backbone="resnet18", backbone_kwargs={}), torch.device("cpu"))
+    assert setup.criterion.losses["depth"].ssi_weight == PRESETS["tiny-rich"].depth_ssi_weight > 0
     with pytest.raises(ValueError, match="synthetic_world"):
         get_config("tiny-synthetic", synthetic_world="photoreal")
     cfg = get_config("tiny-rich", image_size=(16, 16), val_size=2)

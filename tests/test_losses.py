@@ -67,6 +67,8 @@ def test_l1_losses_zero_on_perfect_and_masked():
     pred[0, 0, 0, 1] = 100.0  # error at the invalid pixel does not count
     assert DepthL1()(pred, depth) == 0
     assert DepthL1()(pred + 1, depth[:, 0]) == pytest.approx(1.0)  # (B,H,W) target accepted
+    n = torch.nn.functional.normalize(torch.randn(2, 3, 4, 4), dim=1)
+    assert NormalsL1()(5 * n, n) == pytest.approx(0.0, abs=1e-6)  # the prediction is normalised first
 
 
 def test_depth_shift_scale_invariant_term_by_hand():

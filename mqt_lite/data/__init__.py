@@ -57,7 +57,8 @@ __all__ = [
 
 def load_split(cfg: MQTConfig, split: str, num_images: int | None = None):
     """A config's dataset split: the synthetic world at the config's image size and split size (or the first
-    `num_images` scenes), or the real dataset in `cfg.data_root` (its first `num_images` images)."""
+    `num_images` scenes; a rich-world train split with `classic_fraction` takes the first of each world's scenes in
+    that proportion, rich then classic), or the real dataset in `cfg.data_root` (its first `num_images` images)."""
     if cfg.dataset == "synthetic":
         n = num_images or (cfg.train_size if split == "train" else cfg.val_size)
         classic = round(n * cfg.classic_fraction) if split == "train" else 0
