@@ -115,16 +115,15 @@ class DepthL1(nn.Module):
     def shift_scale_invariant(self, output: Tensor, target: Tensor, valid: Tensor) -> Tensor:
         """Mean over images (with valid pixels) of mean |s p + t - g| over their valid pixels, (s, t) the per-image
         least-squares fit of the output p to the target g."""
-        m = valid.flatten(1).float()  # (B, HW)
-        n = m.sum(1).clamp(min=1)
-        keep = m > 0
+        keep = valid.flatten(1)  # (B, HW)
+        n = keep.sum(1).clamp(min=1)
         p = torch.where(keep, output.float().flatten(1), 0)  # (where, not a product: no inf * 0 from invalid pixels)
         g = torch.where(keep, target.float().flatten(1), 0)
         pc = torch.where(keep, p - p.sum(1, keepdim=True) / n[:, None], 0)  # centred: s p + t - g = s pc - gc
         gc = torch.where(keep, g - g.sum(1, keepdim=True) / n[:, None], 0)
         s = (pc * gc).sum(1) / ((pc * pc).sum(1) + self.SSI_EPS)  # (B,)
         residual = (s[:, None] * pc - gc).abs().sum(1) / n
-        return masked_mean(residual, m.sum(1) > 0)
+        return masked_mean(residual, keep.any(1))
 
 
 class NormalsL1(nn.Module):

@@ -165,11 +165,7 @@ def _spot(rng: np.random.Generator, kind: str, extent: tuple[float, float], room
         side = -1 if wall == 0 else 1
         z = cam[2] + (1 + along) / 2 * (depth - cam[2])
         return side * (hw - ez - WALL_GAP), z, side * math.pi / 2, (ez, ex)
-    dist = rng.uniform(*VIEW_DISTANCE)
-    lateral = rng.uniform(-1, 1) * VIEW_FILL * dist
-    x = cam[0] + dist * math.sin(yaw) + lateral * math.cos(yaw)
-    reach = math.hypot(ex, ez)
-    return x, cam[2] + dist * math.cos(yaw) - lateral * math.sin(yaw), rng.uniform(0, 2 * math.pi), (reach, reach)
+    return _in_view(rng, cam, yaw, rng.uniform(*VIEW_DISTANCE), VIEW_FILL, math.hypot(ex, ez))
 
 
 def _hero_spot(rng: np.random.Generator, kind: str, extent: tuple[float, float], room, cam: np.ndarray,
@@ -177,8 +173,14 @@ def _hero_spot(rng: np.random.Generator, kind: str, extent: tuple[float, float],
     """A candidate spot for the subject: straight ahead of the camera (a little to the side), just clear of it, at
     any turn."""
     reach = math.hypot(*extent)
-    dist = CAMERA_CLEARANCE + reach + GROUP_GAP + rng.uniform(*HERO_GAP)
-    lateral = rng.uniform(-1, 1) * HERO_LATERAL * dist
+    return _in_view(rng, cam, yaw, CAMERA_CLEARANCE + reach + GROUP_GAP + rng.uniform(*HERO_GAP), HERO_LATERAL, reach)
+
+
+def _in_view(rng: np.random.Generator, cam: np.ndarray, yaw: float, dist: float, fill: float,
+             reach: float) -> tuple[float, float, float, tuple[float, float]]:
+    """A spot `dist` ahead of the camera and up to `fill * dist` to either side, turned at random, so its extents
+    are its bounding circle's `reach`: (x, z, yaw, (reach, reach))."""
+    lateral = rng.uniform(-1, 1) * fill * dist
     x = cam[0] + dist * math.sin(yaw) + lateral * math.cos(yaw)
     return x, cam[2] + dist * math.cos(yaw) - lateral * math.sin(yaw), rng.uniform(0, 2 * math.pi), (reach, reach)
 
@@ -194,8 +196,8 @@ def place_groups(rng: np.random.Generator, count: int, room, cam: np.ndarray, ya
         parts = BUILDERS[kind](rng)
         extent = _extent(parts)
         reach = math.hypot(*extent)
+        spot = _hero_spot if hero and i == 0 else _spot
         for _ in range(PLACEMENT_TRIES):
-            spot = _hero_spot if hero and i == 0 else _spot
             x, z, turn, (ex, ez) = spot(rng, kind, extent, room, cam, yaw)
             inside = abs(x) <= room.half_width - ex and -room.behind + ez <= z <= room.depth - ez
             if inside and all(math.hypot(x - tx, z - tz) > reach + r + GROUP_GAP for tx, tz, r in taken):
